@@ -1,0 +1,1 @@
+"""Dashboards and static reports over timebank-graph analytics."""

@@ -1,0 +1,256 @@
+"""``timebank`` command line: each command opens a store, calls one library function, prints.
+
+Exit status: 0 success; 1 some input rows were rejected (the good ones were kept); 2 usage
+errors and input that cannot be read at all (nothing was written).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from graph.analyze import analyze as run_analyze
+from graph.errors import TimebankError
+from graph.ingest import IngestReport, ingest
+from graph.store import GraphStore, SqliteStore, open_store
+
+app = typer.Typer(
+    help="Graph analytics for time-bank trust networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+EXIT_REJECTS = 1
+EXIT_USAGE = 2
+
+StoreOption = Annotated[
+    str, typer.Option("--store", help="Store location: a file path for the embedded store.")
+]
+EncodingOption = Annotated[
+    str, typer.Option("--encoding", help="Encoding of the CSV files, e.g. gbk for GBK exports.")
+]
+
+
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """Library errors end the command with a one-line message and status 2, never a traceback."""
+    try:
+        yield
+    except TimebankError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextmanager
+def _open(location: str) -> Iterator[GraphStore]:
+    with _errors_as_exit(), open_store(location) as store:
+        yield store
+
+
+def _ingest_with_progress(
+    source: Path, store: GraphStore, *, encoding: str, quiet: bool = False
+) -> IngestReport:
+    with Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=total)
+            bar.update(tasks[table], completed=done)
+
+        with _errors_as_exit():
+            return ingest(source, store, encoding=encoding, progress=progress)
+
+
+def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
+    table = Table("table", "read", "inserted", "unchanged", "duplicates", "rejected")
+    for name, counts in report.tables.items():
+        table.add_row(name, *(f"{value:,}" for value in vars(counts).values()))
+    console.print(table)
+    for name in report.ignored_files:
+        console.print(f"[yellow]ignored[/yellow] {name}: not a schema file")
+    if report.all_accepted:
+        return
+    rejected = sum(counts.rejected for counts in report.tables.values())
+    console.print(f"[yellow]{rejected:,} rows rejected[/yellow]; good rows were kept.")
+    if rejects_path is None:
+        for row in report.rejects.head(10).itertuples(index=False):
+            console.print(
+                f"  {row.file}:{row.line} {row.column}={row.value!r}: {row.reason}", highlight=False
+            )
+        if len(report.rejects) > 10:
+            console.print(
+                f"  … {len(report.rejects) - 10:,} more; write them all with --rejects FILE.csv"
+            )
+    else:
+        console.print(f"Rejects written to {rejects_path}")
+
+
+def _write_rejects(report: IngestReport, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report.rejects.to_csv(path, index=False)
+
+
+@app.command("ingest")
+def ingest_command(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Dataset folder (members.csv, sessions.csv, …).")
+    ],
+    store: StoreOption,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write rejected rows here (file,line,column,value,reason)."),
+    ] = None,
+    encoding: EncodingOption = "utf-8",
+) -> None:
+    """Validate a dataset folder and add its good rows to a store (idempotent)."""
+    with _open(store) as opened:
+        report = _ingest_with_progress(data_dir, opened, encoding=encoding)
+    _write_rejects(report, rejects)
+    _print_report(report, rejects)
+    if not report.all_accepted:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+@app.command()
+def stats(
+    store: StoreOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Count members, sessions, referrals and redemptions in a store."""
+    with _open(store) as opened:
+        counts = opened.counts()
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    table = Table("", "count")
+    for name, value in counts.items():
+        table.add_row(name, f"{value:,}")
+    Console().print(table)
+
+
+def _parse_as_of(value: str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date: {value!r}", param_hint="--as-of") from None
+
+
+@app.command()
+def analyze(
+    data_dir: Annotated[
+        Path | None, typer.Argument(help="Dataset folder to validate and analyse.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the result files.")] = Path("out"),
+    store: Annotated[
+        str | None, typer.Option("--store", help="Analyse this store instead of a folder.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Analyse the network as it stood on this date.")
+    ] = None,
+    encoding: EncodingOption = "utf-8",
+) -> None:
+    """Run every analytic and write growth.csv, … and summary.json into --out."""
+    if (data_dir is None) == (store is None):
+        raise typer.BadParameter("give a DATA_DIR or --store, not both", param_hint="DATA_DIR")
+    moment = _parse_as_of(as_of)
+    if store is not None:
+        with _open(store) as opened, _errors_as_exit():
+            run = run_analyze(opened, out, as_of=moment)
+        console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
+        return
+    assert data_dir is not None
+    with SqliteStore(":memory:") as scratch:
+        report = _ingest_with_progress(data_dir, scratch, encoding=encoding)
+        rejects = out / "rejects.csv" if not report.all_accepted else None
+        with _errors_as_exit():
+            run = run_analyze(
+                scratch,
+                out,
+                as_of=moment,
+                seconds={"ingest": report.seconds},
+                extra_summary={"ingest": report.to_dict()},
+            )
+    _write_rejects(report, rejects)
+    _print_report(report, rejects)
+    console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
+    if not report.all_accepted:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+@app.command()
+def generate(
+    members: Annotated[int, typer.Option("--members", min=1, help="Number of members.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+    sessions_per_member: Annotated[
+        float, typer.Option("--sessions-per-member", min=0.0, help="Average sessions per member.")
+    ] = 10.0,
+) -> None:
+    """Generate a realistic time bank with planted fraud (truth in truth.json)."""
+    from graph.generate import GeneratorParams, write_dataset
+    from graph.generate import generate as make
+
+    try:
+        params = GeneratorParams(
+            members=members, seed=seed, sessions_per_member=sessions_per_member
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    started = time.perf_counter()
+    paths = write_dataset(make(params), out)
+    console.print(
+        f"Wrote {', '.join(sorted(p.name for p in paths.values()))} to {out} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo's data, store and report.")
+    ] = Path("demo"),
+    members: Annotated[
+        int, typer.Option("--members", min=100, help="Size of the demo network.")
+    ] = 5000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Generate a small network, ingest it, analyse it and write an HTML report."""
+    from dashboards.report import write_report
+    from graph.generate import GeneratorParams, write_dataset
+    from graph.generate import generate as make
+
+    data_dir = out / "data"
+    console.print(f"Generating {members:,} members into {data_dir}")
+    write_dataset(make(GeneratorParams(members=members, seed=seed)), data_dir)
+    store_path = out / "timebank.db"
+    with _open(str(store_path)) as store:
+        report = _ingest_with_progress(data_dir, store, encoding="utf-8")
+        _print_report(report, None)
+        with _errors_as_exit():
+            run = run_analyze(store, out / "analysis")
+    page = write_report(run.snapshot, run.tables["growth.csv"], out / "report")
+    typer.echo(f"Report: {page.resolve()}")

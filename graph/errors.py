@@ -1,0 +1,40 @@
+"""One exception hierarchy for the whole package.
+
+Library code raises these; only the edges (CLI, API) turn them into exit codes or HTTP problems.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "DatasetError",
+    "StoreError",
+    "TimebankError",
+]
+
+
+class TimebankError(Exception):
+    """Base class of every error timebank-graph raises on purpose."""
+
+
+class DatasetError(TimebankError):
+    """A dataset cannot be read at all (missing file or column, undecodable bytes).
+
+    Row-level problems never raise: they become rejects in the ingest report.
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}"
+            if line is not None:
+                where += f", line {line}"
+            where += ": "
+        super().__init__(where + message)
+        self.path = None if path is None else Path(path)
+        self.line = line
+
+
+class StoreError(TimebankError):
+    """The store cannot be opened, is of an unknown schema version, or refused a write."""

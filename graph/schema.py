@@ -1,0 +1,116 @@
+"""The input schema (``shared/SCHEMA.md``) as data: which tables, columns and kinds of value.
+
+This is the *what* of validation; :mod:`graph.ingest.validate` is the *how*. Stores receive the
+validated tables in the canonical column order given here, with times as Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "MEMBER_REFERENCES",
+    "PROPERTIES_COLUMN",
+    "TABLES",
+    "ColumnSpec",
+    "TableName",
+    "TableSpec",
+]
+
+TableName = Literal["members", "sessions", "referrals", "redemptions"]
+
+#: How a column's text is parsed and checked.
+ValueKind = Literal["id", "text", "time", "hours", "rating", "status", "credits"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One schema column: its name, how to parse it, and whether a value is required."""
+
+    name: str
+    kind: ValueKind
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One input table: its name (also the file stem), key column and columns."""
+
+    name: TableName
+    key: str
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+TABLES: dict[TableName, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "members",
+            key="member_id",
+            columns=(
+                ColumnSpec("member_id", "id", required=True),
+                ColumnSpec("joined_at", "time", required=True),
+                ColumnSpec("community_id", "id"),
+                ColumnSpec("activated_at", "time"),
+                ColumnSpec("display_name", "text"),
+                ColumnSpec("phone_hash", "text"),
+                ColumnSpec("device_id", "text"),
+            ),
+        ),
+        TableSpec(
+            "sessions",
+            key="session_id",
+            columns=(
+                ColumnSpec("session_id", "id", required=True),
+                ColumnSpec("helper_id", "id", required=True),
+                ColumnSpec("recipient_id", "id", required=True),
+                ColumnSpec("started_at", "time", required=True),
+                ColumnSpec("hours", "hours", required=True),
+                ColumnSpec("service", "text"),
+                ColumnSpec("rating", "rating"),
+                ColumnSpec("status", "status"),
+            ),
+        ),
+        TableSpec(
+            "referrals",
+            # One referrer per member: the referee is what identifies a referral.
+            key="referee_id",
+            columns=(
+                ColumnSpec("referrer_id", "id", required=True),
+                ColumnSpec("referee_id", "id", required=True),
+                ColumnSpec("referred_at", "time", required=True),
+            ),
+        ),
+        TableSpec(
+            "redemptions",
+            key="redemption_id",
+            columns=(
+                ColumnSpec("redemption_id", "id", required=True),
+                ColumnSpec("member_id", "id", required=True),
+                ColumnSpec("merchant_id", "id", required=True),
+                ColumnSpec("credits", "credits", required=True),
+                ColumnSpec("redeemed_at", "time", required=True),
+            ),
+        ),
+    )
+}
+
+#: Columns that name a member, per table; ingest checks each against the known members.
+MEMBER_REFERENCES: dict[TableName, tuple[str, ...]] = {
+    "members": (),
+    "sessions": ("helper_id", "recipient_id"),
+    "referrals": ("referrer_id", "referee_id"),
+    "redemptions": ("member_id",),
+}
+
+#: Extra (unknown) input columns travel to the store as one JSON object in this column.
+PROPERTIES_COLUMN = "properties"

@@ -1,0 +1,127 @@
+"""Assemble a :class:`~graph.model.Snapshot` from the columns a store streams out.
+
+Stores refer to members by their own integer keys (SQLite row ids, Neo4j ids). This module turns
+those into the snapshot's store-independent numbering (members in ``member_id`` order), applies
+``as_of``, and gives every column its analytic dtype — one code path for every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from graph.model import SESSION_STATUSES, Snapshot
+
+__all__ = ["StoreColumns", "build_snapshot"]
+
+
+@dataclass(frozen=True)
+class StoreColumns:
+    """Raw columns from a store; times in Unix seconds, missing times as ``NaT``'s int64.
+
+    - members: ``key``, ``member_id``, ``joined_at``, ``activated_at``, ``community_id``,
+      ``display_name``, ``phone_hash``, ``device_id``
+    - sessions: ``session_id``, ``helper_key``, ``recipient_key``, ``started_at``, ``hours``,
+      ``service``, ``rating`` (float, NaN = none), ``status_code`` (index into
+      :data:`~graph.model.SESSION_STATUSES`)
+    - referrals: ``referrer_key``, ``referee_key``, ``referred_at``
+    - redemptions: ``redemption_id``, ``member_key``, ``merchant_id``, ``credits``, ``redeemed_at``
+    """
+
+    members: pd.DataFrame
+    sessions: pd.DataFrame
+    referrals: pd.DataFrame
+    redemptions: pd.DataFrame
+
+
+def _seconds(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).astype("datetime64[s]")
+
+
+def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) -> Snapshot:
+    """Build the snapshot, keeping only what existed at ``as_of`` (UTC) when given."""
+    limit = None
+    if as_of is not None:
+        as_of = pd.Timestamp(as_of)
+        as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+        limit = np.datetime64(as_of.tz_localize(None).floor("s"), "s")
+
+    raw = columns.members
+    joined = _seconds(raw["joined_at"])
+    keep = joined <= limit if limit is not None else np.ones(len(raw), dtype=bool)
+    order = np.flatnonzero(keep)[np.argsort(raw["member_id"].to_numpy()[keep], kind="stable")]
+    activated = _seconds(raw["activated_at"])[order]
+    if limit is not None:
+        activated[activated > limit] = np.datetime64("NaT")
+    members = pd.DataFrame(
+        {
+            "member_id": pd.array(raw["member_id"].to_numpy()[order], dtype="str"),
+            "joined_at": joined[order],
+            "activated_at": activated,
+            "community_id": pd.Categorical(raw["community_id"].to_numpy()[order]),
+            "display_name": pd.array(raw["display_name"].to_numpy()[order], dtype="str"),
+            "phone_hash": pd.Categorical(raw["phone_hash"].to_numpy()[order]),
+            "device_id": pd.Categorical(raw["device_id"].to_numpy()[order]),
+        }
+    )
+    number = pd.Index(raw["key"].to_numpy()[order])
+
+    def members_of(keys: pd.Series) -> np.ndarray:
+        return number.get_indexer(keys.to_numpy()).astype(np.int32)
+
+    def present(times: np.ndarray, *member_columns: np.ndarray) -> np.ndarray:
+        mask = np.ones(len(times), dtype=bool) if limit is None else times <= limit
+        for column in member_columns:
+            mask &= column >= 0
+        return mask
+
+    raw_sessions = columns.sessions
+    helper = members_of(raw_sessions["helper_key"])
+    recipient = members_of(raw_sessions["recipient_key"])
+    started = _seconds(raw_sessions["started_at"])
+    kept = present(started, helper, recipient)
+    by_time = np.flatnonzero(kept)[np.argsort(started[kept], kind="stable")]
+    sessions = pd.DataFrame(
+        {
+            "session_id": pd.array(raw_sessions["session_id"].to_numpy()[by_time], dtype="str"),
+            "helper": helper[by_time],
+            "recipient": recipient[by_time],
+            "started_at": started[by_time],
+            "hours": raw_sessions["hours"].to_numpy(dtype=np.float64)[by_time],
+            "service": pd.Categorical(raw_sessions["service"].to_numpy()[by_time]),
+            "rating": raw_sessions["rating"].to_numpy(dtype=np.float32)[by_time],
+            "status": pd.Categorical.from_codes(
+                raw_sessions["status_code"].to_numpy(dtype=np.int8)[by_time],
+                categories=list(SESSION_STATUSES),
+            ),
+        }
+    )
+
+    raw_referrals = columns.referrals
+    referrer = members_of(raw_referrals["referrer_key"])
+    referee = members_of(raw_referrals["referee_key"])
+    referred = _seconds(raw_referrals["referred_at"])
+    kept = present(referred, referrer, referee)
+    referrals = pd.DataFrame(
+        {"referrer": referrer[kept], "referee": referee[kept], "referred_at": referred[kept]}
+    ).sort_values("referee", ignore_index=True)
+
+    raw_redemptions = columns.redemptions
+    member = members_of(raw_redemptions["member_key"])
+    redeemed = _seconds(raw_redemptions["redeemed_at"])
+    kept = present(redeemed, member)
+    by_time = np.flatnonzero(kept)[np.argsort(redeemed[kept], kind="stable")]
+    redemptions = pd.DataFrame(
+        {
+            "redemption_id": pd.array(
+                raw_redemptions["redemption_id"].to_numpy()[by_time], dtype="str"
+            ),
+            "member": member[by_time],
+            "merchant_id": pd.Categorical(raw_redemptions["merchant_id"].to_numpy()[by_time]),
+            "credits": raw_redemptions["credits"].to_numpy(dtype=np.float64)[by_time],
+            "redeemed_at": redeemed[by_time],
+        }
+    )
+    return Snapshot(members, sessions, referrals, redemptions, as_of=as_of)

@@ -1,0 +1,94 @@
+"""The storage interface every backend implements (embedded SQLite, Neo4j).
+
+A store keeps what was ingested, durably, and hands analytics a :class:`~graph.model.Snapshot`.
+Validation happens before a store sees a row; a store only adds rows, and reports (never
+overwrites) a row whose key it already holds with other content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, Self, runtime_checkable
+
+import pandas as pd
+
+from graph.model import Member, Snapshot
+from graph.schema import TableName
+
+__all__ = ["COUNTED_TABLES", "GraphStore", "Progress", "StoredState", "WriteResult"]
+
+#: ``progress(table, rows_done, rows_total)``, called as batches are written.
+Progress = Callable[[str, int, int], None]
+
+#: What ``timebank stats`` counts, in this order and with these names.
+COUNTED_TABLES: tuple[TableName, ...] = ("members", "sessions", "referrals", "redemptions")
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What a store already holds that validating new rows depends on."""
+
+    member_ids: pd.Index
+    #: referee_id → referrer_id for every stored referral.
+    referrer_of: pd.Series
+
+    @classmethod
+    def empty(cls) -> StoredState:
+        return cls(
+            pd.Index([], dtype="str"), pd.Series([], index=pd.Index([], dtype="str"), dtype="str")
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a store did with one validated table.
+
+    ``conflicts`` has one row per incoming row whose key was already stored with other content:
+    ``position`` (row in the written frame), ``column`` (first column that differs) and
+    ``stored`` (the stored value, as text).
+    """
+
+    inserted: int
+    unchanged: int
+    conflicts: pd.DataFrame
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """A durable home for one time-bank network."""
+
+    @property
+    def location(self) -> str:
+        """Where the store lives (a file path or a server URI, never a password)."""
+        ...
+
+    def stored_state(self) -> StoredState:
+        """Member ids and referrer links already stored, for validating new rows."""
+        ...
+
+    def write(
+        self, tables: Mapping[TableName, pd.DataFrame], *, progress: Progress | None = None
+    ) -> dict[TableName, WriteResult]:
+        """Add validated canonical tables (members first); identical rows change nothing."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows stored per table in :data:`COUNTED_TABLES`."""
+        ...
+
+    def get_member(self, member_id: str) -> Member | None:
+        """One member's record, or None."""
+        ...
+
+    def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
+        """The network (as it stood at ``as_of``, UTC) as an in-memory snapshot."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store stays on disk."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...

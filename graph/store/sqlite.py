@@ -1,0 +1,367 @@
+"""The embedded store: one SQLite file (standard library), durable and transactional.
+
+Why SQLite: it ships with Python, is ACID with one file per store, survives crashes (WAL), and
+lets analysts open the store with any SQLite tool. Members get an integer surrogate key that
+sessions, referrals and redemptions point to, so a snapshot streams integers, not id strings.
+Each table has a ``<table>_v`` view showing it with member ids, the way it was ingested.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from graph.errors import StoreError
+from graph.model import SESSION_STATUSES, Member, Snapshot
+from graph.schema import MEMBER_REFERENCES, PROPERTIES_COLUMN, TABLES, TableName
+from graph.snapshot import StoreColumns, build_snapshot
+from graph.store.base import COUNTED_TABLES, Progress, StoredState, WriteResult
+
+__all__ = ["SqliteStore"]
+
+SCHEMA_VERSION = "1"
+_BATCH = 50_000
+_NAT = np.iinfo(np.int64).min
+
+_STATUS_CHECK = ", ".join(f"'{status}'" for status in SESSION_STATUSES)
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    idx INTEGER PRIMARY KEY,
+    member_id TEXT NOT NULL UNIQUE,
+    joined_at INTEGER NOT NULL,
+    community_id TEXT,
+    activated_at INTEGER,
+    display_name TEXT,
+    phone_hash TEXT,
+    device_id TEXT,
+    properties TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    idx INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL UNIQUE,
+    helper INTEGER NOT NULL REFERENCES members (idx),
+    recipient INTEGER NOT NULL REFERENCES members (idx),
+    started_at INTEGER NOT NULL,
+    hours REAL NOT NULL CHECK (hours > 0 AND hours <= 24),
+    service TEXT,
+    rating INTEGER CHECK (rating BETWEEN -10 AND 10),
+    status TEXT NOT NULL CHECK (status IN ({_STATUS_CHECK})),
+    properties TEXT,
+    CHECK (helper <> recipient)
+);
+CREATE TABLE IF NOT EXISTS referrals (
+    referee INTEGER PRIMARY KEY REFERENCES members (idx),
+    referrer INTEGER NOT NULL REFERENCES members (idx),
+    referred_at INTEGER NOT NULL,
+    properties TEXT,
+    CHECK (referrer <> referee)
+);
+CREATE TABLE IF NOT EXISTS redemptions (
+    idx INTEGER PRIMARY KEY,
+    redemption_id TEXT NOT NULL UNIQUE,
+    member INTEGER NOT NULL REFERENCES members (idx),
+    merchant_id TEXT NOT NULL,
+    credits REAL NOT NULL CHECK (credits > 0),
+    redeemed_at INTEGER NOT NULL,
+    properties TEXT
+);
+"""
+
+
+def _stored_column(column: str, table: TableName) -> str:
+    """Name of ``column`` in the stored table: member references hold the member's ``idx``."""
+    return column.removesuffix("_id") if column in MEMBER_REFERENCES[table] else column
+
+
+def _canonical_columns(table: TableName) -> list[str]:
+    return [*TABLES[table].column_names, PROPERTIES_COLUMN]
+
+
+def _view_ddl(table: TableName) -> str:
+    """``<table>_v``: the stored table with member references shown as member ids."""
+    select, joins = [], []
+    for column in _canonical_columns(table):
+        if column in MEMBER_REFERENCES[table]:
+            alias = f"m_{column}"
+            select.append(f"{alias}.member_id AS {column}")
+            joins.append(f"JOIN members {alias} ON {alias}.idx = t.{_stored_column(column, table)}")
+        else:
+            select.append(f"t.{column}")
+    return (
+        f"CREATE VIEW IF NOT EXISTS {table}_v AS SELECT {', '.join(select)} "
+        f"FROM {table} t {' '.join(joins)}"
+    )
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """Column values sqlite3 can bind: None for missing, plain ints/floats/strings otherwise."""
+    if isinstance(column.dtype, pd.Int64Dtype):
+        return [None if pd.isna(v) else int(v) for v in column.to_numpy(dtype=object)]
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values.tolist()  # type: ignore[no-any-return]
+
+
+class SqliteStore:
+    """Embedded store in one SQLite file (or ``":memory:"``).
+
+    Parameters
+    ----------
+    path
+        The store file; created with its schema when it does not exist.
+
+    Examples
+    --------
+    >>> with SqliteStore(":memory:") as store:
+    ...     store.counts()
+    {'members': 0, 'sessions': 0, 'referrals': 0, 'redemptions': 0}
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        try:
+            self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            if self._path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self._path}: not a timebank store ({error})") from None
+
+    def _migrate(self) -> None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"{self._path}: an SQLite file, but not a timebank store")
+        with self._transaction():
+            for statement in _DDL.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            for table in COUNTED_TABLES:
+                if table != "members":
+                    self._db.execute(_view_ddl(table))
+            version = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if version is None:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?), ('created_at', ?)",
+                    (SCHEMA_VERSION, datetime.now(UTC).isoformat(timespec="seconds")),
+                )
+            elif version[0] != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self._path}: store schema version {version[0]}, this timebank-graph "
+                    f"reads version {SCHEMA_VERSION}"
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def location(self) -> str:
+        return self._path
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._path!r})"
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            for table in COUNTED_TABLES
+        }
+
+    def stored_state(self) -> StoredState:
+        ids = [row[0] for row in self._db.execute("SELECT member_id FROM members")]
+        links = self._db.execute("SELECT referee_id, referrer_id FROM referrals_v").fetchall()
+        referrer_of = pd.Series(
+            [referrer for _, referrer in links],
+            index=pd.Index([referee for referee, _ in links], dtype="str"),
+            dtype="str",
+        )
+        return StoredState(pd.Index(ids, dtype="str"), referrer_of)
+
+    def get_member(self, member_id: str) -> Member | None:
+        row = self._db.execute(
+            "SELECT member_id, joined_at, community_id, activated_at, display_name, phone_hash, "
+            "device_id, properties FROM members WHERE member_id = ?",
+            (member_id,),
+        ).fetchone()
+        if row is None:
+            return None
+
+        def when(seconds: int | None) -> datetime | None:
+            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+        return Member(
+            member_id=row[0],
+            joined_at=datetime.fromtimestamp(row[1], UTC),
+            community_id=row[2],
+            activated_at=when(row[3]),
+            display_name=row[4],
+            phone_hash=row[5],
+            device_id=row[6],
+            properties=json.loads(row[7]) if row[7] else {},
+        )
+
+    def write(
+        self, tables: Mapping[TableName, pd.DataFrame], *, progress: Progress | None = None
+    ) -> dict[TableName, WriteResult]:
+        results: dict[TableName, WriteResult] = {}
+        with self._transaction():
+            for table in COUNTED_TABLES:
+                if table in tables:
+                    results[table] = self._write_table(table, tables[table], progress)
+        return results
+
+    def _write_table(
+        self, table: TableName, frame: pd.DataFrame, progress: Progress | None
+    ) -> WriteResult:
+        columns = _canonical_columns(table)
+        key = TABLES[table].key
+        db = self._db
+        db.execute("DROP TABLE IF EXISTS temp.stage")
+        db.execute(f"CREATE TEMP TABLE stage (position INTEGER PRIMARY KEY, {', '.join(columns)})")
+        values = [_python_values(frame[column]) for column in columns]
+        placeholders = ", ".join("?" * (len(columns) + 1))
+        total = len(frame)
+        for start in range(0, total, _BATCH):
+            stop = min(start + _BATCH, total)
+            db.executemany(
+                f"INSERT INTO stage VALUES ({placeholders})",
+                zip(range(start, stop), *(v[start:stop] for v in values), strict=True),
+            )
+            if progress is not None:
+                progress(table, stop, total)
+
+        view = "members" if table == "members" else f"{table}_v"
+        differs = " OR ".join(f"s.{c} IS NOT v.{c}" for c in columns)
+        first_difference = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN '{c}'" for c in columns)
+        stored_value = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN v.{c}" for c in columns)
+        conflicts = pd.DataFrame(
+            db.execute(
+                f"SELECT s.position, CASE {first_difference} END, "
+                f"CAST(CASE {stored_value} END AS TEXT) "
+                f"FROM stage s JOIN {view} v ON v.{key} = s.{key} WHERE {differs} "
+                "ORDER BY s.position"
+            ).fetchall(),
+            columns=["position", "column", "stored"],
+        )
+
+        targets, sources, joins = [], [], []
+        for column in columns:
+            targets.append(_stored_column(column, table))
+            if column in MEMBER_REFERENCES[table]:
+                alias = f"m_{column}"
+                sources.append(f"{alias}.idx")
+                joins.append(f"JOIN members {alias} ON {alias}.member_id = s.{column}")
+            else:
+                sources.append(f"s.{column}")
+        before = db.total_changes
+        db.execute(
+            f"INSERT INTO {table} ({', '.join(targets)}) "
+            f"SELECT {', '.join(sources)} FROM stage s {' '.join(joins)} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {view} v WHERE v.{key} = s.{key}) "
+            "ORDER BY s.position"
+        )
+        inserted = db.total_changes - before
+        db.execute("DROP TABLE temp.stage")
+        return WriteResult(inserted, total - inserted - len(conflicts), conflicts)
+
+    def _column(self, sql: str, dtype: type | str) -> np.ndarray:
+        return np.fromiter((value for (value,) in self._db.execute(sql)), dtype=dtype)
+
+    def _texts(self, sql: str) -> np.ndarray:
+        return np.array([value for (value,) in self._db.execute(sql)], dtype=object)
+
+    def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
+        status_code = " ".join(
+            f"WHEN '{status}' THEN {code}" for code, status in enumerate(SESSION_STATUSES)
+        )
+        members = pd.DataFrame(
+            {
+                "key": self._column("SELECT idx FROM members ORDER BY idx", np.int64),
+                "member_id": self._texts("SELECT member_id FROM members ORDER BY idx"),
+                "joined_at": self._column("SELECT joined_at FROM members ORDER BY idx", np.int64),
+                "activated_at": self._column(
+                    f"SELECT ifnull(activated_at, {_NAT}) FROM members ORDER BY idx", np.int64
+                ),
+                **{
+                    column: self._texts(f"SELECT {column} FROM members ORDER BY idx")
+                    for column in ("community_id", "display_name", "phone_hash", "device_id")
+                },
+            }
+        )
+
+        def sessions_column(expression: str, dtype: type | str | None = None) -> np.ndarray:
+            sql = f"SELECT {expression} FROM sessions ORDER BY idx"
+            return self._texts(sql) if dtype is None else self._column(sql, dtype)
+
+        rating = sessions_column("ifnull(rating, 127)", np.int8).astype(np.float32)
+        rating[rating == 127] = np.nan
+        sessions = pd.DataFrame(
+            {
+                "session_id": sessions_column("session_id"),
+                "helper_key": sessions_column("helper", np.int64),
+                "recipient_key": sessions_column("recipient", np.int64),
+                "started_at": sessions_column("started_at", np.int64),
+                "hours": sessions_column("hours", np.float64),
+                "service": sessions_column("service"),
+                "rating": rating,
+                "status_code": sessions_column(f"CASE status {status_code} END", np.int8),
+            }
+        )
+        referrals = pd.DataFrame(
+            {
+                "referrer_key": self._column(
+                    "SELECT referrer FROM referrals ORDER BY referee", np.int64
+                ),
+                "referee_key": self._column(
+                    "SELECT referee FROM referrals ORDER BY referee", np.int64
+                ),
+                "referred_at": self._column(
+                    "SELECT referred_at FROM referrals ORDER BY referee", np.int64
+                ),
+            }
+        )
+        redemptions = pd.DataFrame(
+            {
+                "redemption_id": self._texts("SELECT redemption_id FROM redemptions ORDER BY idx"),
+                "member_key": self._column("SELECT member FROM redemptions ORDER BY idx", np.int64),
+                "merchant_id": self._texts("SELECT merchant_id FROM redemptions ORDER BY idx"),
+                "credits": self._column("SELECT credits FROM redemptions ORDER BY idx", np.float64),
+                "redeemed_at": self._column(
+                    "SELECT redeemed_at FROM redemptions ORDER BY idx", np.int64
+                ),
+            }
+        )
+        columns = StoreColumns(members, sessions, referrals, redemptions)
+        return build_snapshot(columns, as_of=as_of)
