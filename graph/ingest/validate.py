@@ -114,8 +114,8 @@ def validate(
         frame = _parse(table, problems, now)
         if name == "members":
             _check_activation(frame, problems)
-        duplicates = _check_duplicates(table, frame, problems)
         _check_references(table, frame, problems, known, rejected_members)
+        duplicates = _check_duplicates(table, frame, problems)
         if name == "referrals":
             _check_referrals(table, frame, problems, stored.referrer_of)
         keep = ~problems.rejected & ~duplicates

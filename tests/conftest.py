@@ -1,0 +1,65 @@
+"""Shared fixtures: small datasets written as real files, and stores to ingest them into."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from graph.store import SqliteStore
+
+#: A small valid dataset; tests copy it and break one thing at a time.
+GOOD = {
+    "members": """member_id,joined_at,community_id,activated_at,display_name,phone_hash,device_id
+m1,2025-01-03T10:00:00,c01,2025-01-03T10:05:00,王芳,p1,d1
+m2,2025-01-04,c01,,李雷,p2,d2
+m3,2025-01-05T08:00:00+08:00,c02,2025-01-06,张伟,p3,d3
+m4,2025-02-01,c02,2025-02-01T12:00:00,刘洋,p4,d4
+""",
+    "sessions": """session_id,helper_id,recipient_id,started_at,hours,service,rating,status
+s1,m1,m2,2025-02-01T09:30:00,1.5,eldercare,9,confirmed
+s2,m2,m1,2025-02-03T10:00:00,2,repair,,
+s3,m3,m4,2025-03-01T10:00:00,1,tutoring,-3,disputed
+s4,m1,m3,2025-03-02T10:00:00,0.5,shopping,8,pending
+""",
+    "referrals": """referrer_id,referee_id,referred_at
+m1,m2,2025-01-04T08:00:00
+m1,m3,2025-01-05
+m3,m4,2025-02-01
+""",
+    "redemptions": """redemption_id,member_id,merchant_id,credits,redeemed_at
+r1,m1,mer01,1,2025-03-05
+""",
+}
+
+#: Analyses run "now" at a fixed moment so "in the future" checks are reproducible.
+NOW = pd.Timestamp("2026-11-01T00:00:00Z")
+
+WriteDataset = Callable[..., Path]
+
+
+@pytest.fixture
+def write_dataset(tmp_path: Path) -> WriteDataset:
+    """``write_dataset(sessions=..., encoding=...)``: GOOD with some tables replaced, as files.
+
+    A table given as None is left out. Returns the folder.
+    """
+    counter = iter(range(1_000_000))
+
+    def write(*, encoding: str = "utf-8", **tables: str | None) -> Path:
+        folder = tmp_path / f"dataset{next(counter)}"
+        folder.mkdir()
+        for name, text in {**GOOD, **tables}.items():
+            if text is not None:
+                (folder / f"{name}.csv").write_bytes(text.encode(encoding))
+        return folder
+
+    return write
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(tmp_path / "store.db") as opened:
+        yield opened

@@ -1,0 +1,144 @@
+"""The embedded store: idempotent, durable, transactional, and honest about what it holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graph.errors import StoreError
+from graph.ingest import ingest
+from graph.store import SqliteStore, open_store
+from tests.conftest import NOW, WriteDataset
+
+
+def dump(path: Path) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Every row of every table, to compare whole stores."""
+    db = sqlite3.connect(path)
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    content = [(t, db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in sorted(tables)]
+    db.close()
+    return content
+
+
+def test_reingesting_the_same_folder_changes_nothing(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    folder = write_dataset()
+    path = tmp_path / "twice.db"
+    with SqliteStore(path) as store:
+        first = ingest(folder, store, now=NOW)
+    before = dump(path)
+    with SqliteStore(path) as store:
+        second = ingest(folder, store, now=NOW)
+    assert dump(path) == before
+    assert all(t.inserted == 0 for t in second.tables.values())
+    assert {n: t.unchanged for n, t in second.tables.items()} == {
+        n: t.inserted for n, t in first.tables.items()
+    }
+    assert second.all_accepted
+
+
+def test_the_store_is_durable_and_reopens(write_dataset: WriteDataset, tmp_path: Path) -> None:
+    path = tmp_path / "durable.db"
+    with open_store(path) as store:
+        ingest(write_dataset(), store, now=NOW)
+        counts = store.counts()
+    with open_store(path) as store:
+        assert store.counts() == counts
+        member = store.get_member("m3")
+    assert member is not None
+    assert member.joined_at == pd.Timestamp("2025-01-05T00:00:00Z").to_pydatetime()
+    assert member.community_id == "c02"
+    assert member.display_name == "张伟"
+
+
+def test_a_failed_write_leaves_nothing_behind(write_dataset: WriteDataset, tmp_path: Path) -> None:
+    path = tmp_path / "atomic.db"
+    with SqliteStore(path) as store:
+
+        def fail_in_sessions(table: str, done: int, total: int) -> None:
+            if table == "sessions":
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            ingest(write_dataset(), store, now=NOW, progress=fail_in_sessions)
+        assert store.counts() == {"members": 0, "sessions": 0, "referrals": 0, "redemptions": 0}
+
+
+def test_other_files_are_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE accounts (id)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a timebank store"):
+        SqliteStore(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not a database at all " * 100)
+    with pytest.raises(StoreError, match="not a timebank store"):
+        SqliteStore(text)
+    with pytest.raises(StoreError, match="is a folder"):
+        open_store(tmp_path)
+
+
+def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteStore(path)
+
+
+def test_missing_member_is_none(store: SqliteStore) -> None:
+    assert store.get_member("nobody") is None
+
+
+ids = st.sampled_from(["a", "b", "c", "d", "e"])
+session_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["s1", "s2", "s3", "s4"]),
+        ids,
+        ids,
+        st.sampled_from([0.5, 1.0, 2.0, 30.0]),
+        st.one_of(st.none(), st.integers(-12, 12)),
+    ),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=session_rows, second=session_rows)
+def test_ingest_is_idempotent_and_never_overwrites(
+    first: list[tuple[str, str, str, float, int | None]],
+    second: list[tuple[str, str, str, float, int | None]],
+) -> None:
+    members = pd.DataFrame({"member_id": list("abcde"), "joined_at": ["2025-01-01"] * 5})
+
+    def sessions(rows: list[tuple[str, str, str, float, int | None]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            rows, columns=["session_id", "helper_id", "recipient_id", "hours", "rating"]
+        ).assign(started_at="2025-02-01")
+
+    with SqliteStore(":memory:") as store:
+        ingest({"members": members, "sessions": sessions(first)}, store, now=NOW)
+        stored_first = store.snapshot().sessions.copy()
+        ingest({"members": members, "sessions": sessions(second)}, store, now=NOW)
+        after_second = store.snapshot().sessions
+        again = ingest({"members": members, "sessions": sessions(second)}, store, now=NOW)
+        assert again.tables["sessions"].inserted == 0
+        pd.testing.assert_frame_equal(store.snapshot().sessions, after_second)
+    # Whatever the first ingest stored is still there, unchanged.
+    kept = after_second.set_index("session_id").loc[stored_first["session_id"]]
+    np.testing.assert_array_equal(kept["hours"].to_numpy(), stored_first["hours"].to_numpy())
+    assert set(after_second["session_id"]) >= set(stored_first["session_id"])
