@@ -87,8 +87,8 @@ def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
     for name, counts in report.tables.items():
         table.add_row(name, *(f"{value:,}" for value in vars(counts).values()))
     console.print(table)
-    for name in report.ignored_files:
-        console.print(f"[yellow]ignored[/yellow] {name}: not a schema file")
+    for ignored in report.ignored_files:
+        console.print(f"[yellow]ignored[/yellow] {ignored}: not a schema file")
     if report.all_accepted:
         return
     rejected = sum(counts.rejected for counts in report.tables.values())

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -149,11 +149,6 @@ class Snapshot:
         return len(self.members)
 
     @cached_property
-    def member_index(self) -> pd.Index:
-        """``member_id`` → member number, for turning ids into array positions."""
-        return pd.Index(self.members["member_id"])
-
-    @cached_property
     def referrer(self) -> np.ndarray:
         """Member number of each member's referrer, −1 for members nobody referred (int32)."""
         parent = np.full(self.n_members, -1, dtype=np.int32)
@@ -227,5 +222,7 @@ class Snapshot:
 
 
 def _node_rows(members: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:
-    attributes = members.drop(columns="member_id").to_dict(orient="records")
+    attributes = cast(
+        "list[dict[str, Any]]", members.drop(columns="member_id").to_dict(orient="records")
+    )
     return list(zip(members["member_id"].tolist(), attributes, strict=True))

@@ -69,7 +69,8 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
     number = pd.Index(raw["key"].to_numpy()[order])
 
     def members_of(keys: pd.Series) -> np.ndarray:
-        return number.get_indexer(keys.to_numpy()).astype(np.int32)
+        positions: np.ndarray = number.get_indexer(keys.to_numpy()).astype(np.int32)
+        return positions
 
     def present(times: np.ndarray, *member_columns: np.ndarray) -> np.ndarray:
         mask = np.ones(len(times), dtype=bool) if limit is None else times <= limit
@@ -94,7 +95,7 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
             "rating": raw_sessions["rating"].to_numpy(dtype=np.float32)[by_time],
             "status": pd.Categorical.from_codes(
                 raw_sessions["status_code"].to_numpy(dtype=np.int8)[by_time],
-                categories=list(SESSION_STATUSES),
+                categories=pd.Index(SESSION_STATUSES),
             ),
         }
     )

@@ -1,8 +1,8 @@
 """Validated ingest: CSV / JSON Lines folders and DataFrames into a store.
 
->>> from graph.ingest import ingest          # doctest: +SKIP
->>> report = ingest("data/", store)          # doctest: +SKIP
->>> report.rejects                           # doctest: +SKIP
+``ingest("data/", store)`` validates every row, writes the good ones and returns an
+:class:`IngestReport` whose ``rejects`` table names the file, line, column, value and reason of
+every rejected row.
 """
 
 from graph.ingest.load import IngestReport, TableReport, ingest

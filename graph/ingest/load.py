@@ -142,6 +142,7 @@ def _conflict_rejects(table: ValidTable, result: WriteResult) -> pd.DataFrame:
 
 
 def _iso(seconds: object) -> str | None:
-    if seconds is None or pd.isna(seconds):  # type: ignore[arg-type]
+    """Unix seconds (a number, or text from the store) as ISO 8601; None stays None."""
+    if seconds is None or seconds is pd.NA:
         return None
-    return pd.Timestamp(int(seconds), unit="s").isoformat()  # type: ignore[call-overload]
+    return pd.Timestamp(int(str(seconds)), unit="s").isoformat()

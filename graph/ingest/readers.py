@@ -210,7 +210,8 @@ def _record_lines(data: bytes) -> np.ndarray:
     has_char = lengths == 1
     carriage[has_char] = buffer[starts[has_char]] == ord("\r")
     blank = (lengths == 0) | carriage
-    return np.searchsorted(newlines, starts[~blank]) + 1
+    lines: np.ndarray = np.searchsorted(newlines, starts[~blank]) + 1
+    return lines
 
 
 def _read_csv(path: Path, data: bytes, spec: TableSpec) -> tuple[RawTable, pd.DataFrame]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.ingest.readers import REJECT_COLUMNS, RawDataset, RawTable, rejects_frame
 from graph.model import SESSION_STATUSES
@@ -300,6 +302,13 @@ def _check_duplicates(table: RawTable, frame: pd.DataFrame, problems: _Problems)
     return duplicates
 
 
+def _is_in(values: pd.Series, known: pd.Index) -> np.ndarray:
+    """``values.isin(known)``, through Arrow: pandas' own is ~10x slower on string columns."""
+    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(known, type=pa.string()))
+    result: np.ndarray = found.fill_null(False).to_numpy(zero_copy_only=False)
+    return result
+
+
 def _check_references(
     table: RawTable,
     frame: pd.DataFrame,
@@ -310,17 +319,20 @@ def _check_references(
     references = MEMBER_REFERENCES[table.spec.name]
     for column in references:
         ids = frame[column]
-        unknown = (ids.notna() & ~ids.isin(known)).to_numpy()
+        unknown = ids.notna().to_numpy() & ~_is_in(ids, known)
         if not unknown.any():
             continue
         where_rejected = rejected_members.reindex(ids[unknown]).to_numpy()
         reasons = pd.Series("", index=frame.index, dtype="str")
-        reasons[unknown] = [
-            f"unknown member {member!r}"
-            if pd.isna(rejected_at)
-            else f"member {member!r} was rejected ({rejected_at})"
-            for member, rejected_at in zip(ids[unknown], where_rejected, strict=True)
-        ]
+        reasons[unknown] = np.array(
+            [
+                f"unknown member {member!r}"
+                if pd.isna(rejected_at)
+                else f"member {member!r} was rejected ({rejected_at})"
+                for member, rejected_at in zip(ids[unknown], where_rejected, strict=True)
+            ],
+            dtype=object,
+        )
         problems.add(unknown, column, reasons)
     if len(references) == 2:
         first, second = references
@@ -337,9 +349,10 @@ def _check_referrals(
     stored_referrer = stored_referrer_of.reindex(frame["referee_id"]).to_numpy()
     clash = live & pd.notna(stored_referrer) & (stored_referrer != frame["referrer_id"].to_numpy())
     reasons = pd.Series("", index=frame.index, dtype="str")
-    reasons[clash] = [
-        f"member already has referrer {r!r} in the store" for r in stored_referrer[clash]
-    ]
+    reasons[clash] = np.array(
+        [f"member already has referrer {r!r} in the store" for r in stored_referrer[clash]],
+        dtype=object,
+    )
     problems.add(clash, "referee_id", reasons)
 
     while True:
@@ -372,6 +385,7 @@ def _first_new_edge_on_each_cycle(
     codes, ids = pd.factorize(
         pd.concat([pd.Series(referrer_of.index), pd.Series(referrer_of.to_numpy())])
     )
+    names = np.asarray(ids, dtype=object)
     n_links = len(referrer_of)
     parent = np.full(len(ids), -1, dtype=np.int64)
     parent[codes[:n_links]] = codes[n_links:]
@@ -399,7 +413,7 @@ def _first_new_edge_on_each_cycle(
             cycle.append(node)
             seen[node] = True
             node = parent[node]
-        referees = [str(ids[node]) for node in cycle]
+        referees = [str(names[node]) for node in cycle]
         rows = row_of_referee.reindex(referees).dropna().astype(int).to_numpy()
         closing = int(rows[np.argmax(lines[rows])])
         # Following referrers walks the cycle backwards; reversed, it reads referrer → referee.
