@@ -105,13 +105,15 @@ def _view_ddl(table: TableName) -> str:
 def _python_values(column: pd.Series) -> list[Any]:
     """Column values sqlite3 can bind: None for missing, plain ints/floats/strings otherwise."""
     if isinstance(column.dtype, pd.Int64Dtype):
-        return [None if pd.isna(v) else int(v) for v in column.to_numpy(dtype=object)]
+        listed_ints: list[Any] = column.to_numpy(dtype=object, na_value=None).tolist()
+        return listed_ints
     values = column.to_numpy(dtype=object)
     missing = pd.isna(values)
     if missing.any():
         values = values.copy()
         values[missing] = None
-    return values.tolist()  # type: ignore[no-any-return]
+    listed: list[Any] = values.tolist()
+    return listed
 
 
 class SqliteStore:
@@ -137,7 +139,11 @@ class SqliteStore:
             if self._path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA cache_size = -65536")
+            # The REFERENCES clauses document the schema; enforcing them per row would cost a
+            # third of ingest time for nothing: every member reference is resolved to a stored
+            # key before insert (see _member_keys) and rows are never deleted.
+            self._db.execute("PRAGMA foreign_keys = OFF")
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self._path}: not a timebank store ({error})") from None
@@ -245,56 +251,87 @@ class SqliteStore:
     def _write_table(
         self, table: TableName, frame: pd.DataFrame, progress: Progress | None
     ) -> WriteResult:
-        columns = _canonical_columns(table)
-        key = TABLES[table].key
-        db = self._db
-        db.execute("DROP TABLE IF EXISTS temp.stage")
-        db.execute(f"CREATE TEMP TABLE stage (position INTEGER PRIMARY KEY, {', '.join(columns)})")
-        values = [_python_values(frame[column]) for column in columns]
-        placeholders = ", ".join("?" * (len(columns) + 1))
-        total = len(frame)
-        for start in range(0, total, _BATCH):
-            stop = min(start + _BATCH, total)
-            db.executemany(
-                f"INSERT INTO stage VALUES ({placeholders})",
-                zip(range(start, stop), *(v[start:stop] for v in values), strict=True),
-            )
-            if progress is not None:
-                progress(table, stop, total)
+        """Insert rows with new keys; compare rows with stored keys and report differences.
 
+        Member references are resolved to member keys here, in one vectorised lookup, so rows go
+        straight into their table: no per-row join inside SQLite.
+        """
+        columns = _canonical_columns(table)
+        stored = {column: _python_values(frame[column]) for column in columns}
+        for column in MEMBER_REFERENCES[table]:
+            stored[column] = self._member_keys(frame[column]).tolist()
+        key = TABLES[table].key
+        existing = self._existing(table, _stored_column(key, table), stored[key])
+        conflicts = self._conflicts(table, frame, existing)
+
+        new = np.flatnonzero(~existing)
+        targets = ", ".join(_stored_column(column, table) for column in columns)
+        insert = f"INSERT INTO {table} ({targets}) VALUES ({', '.join('?' * len(columns))})"
+        rows = [stored[column] for column in columns]
+        for start in range(0, len(new), _BATCH):
+            batch = new[start : start + _BATCH].tolist()
+            self._db.executemany(insert, zip(*([values[i] for i in batch] for values in rows)))
+            if progress is not None:
+                progress(table, min(start + _BATCH, len(new)), len(new))
+        unchanged = int(existing.sum()) - len(conflicts)
+        return WriteResult(len(new), unchanged, conflicts)
+
+    def _member_keys(self, member_ids: pd.Series) -> np.ndarray:
+        """Surrogate keys of members (who must be stored: validation made sure)."""
+        pairs = self._db.execute("SELECT member_id, idx FROM members").fetchall()
+        known = pd.Index([member_id for member_id, _ in pairs], dtype=object)
+        keys = np.array([idx for _, idx in pairs], dtype=np.int64)
+        positions = known.get_indexer(member_ids.to_numpy(dtype=object))
+        if (positions < 0).any():
+            missing = member_ids[positions < 0].iloc[0]
+            raise StoreError(f"{self._path}: member {missing!r} is not stored")
+        found: np.ndarray = keys[positions]
+        return found
+
+    def _existing(self, table: TableName, key_column: str, keys: list[Any]) -> np.ndarray:
+        """Which incoming rows have a key the table already holds."""
+        existing = np.zeros(len(keys), dtype=bool)
+        if self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
+            return existing
+        self._db.execute("CREATE TEMP TABLE incoming (position INTEGER PRIMARY KEY, key)")
+        self._db.executemany("INSERT INTO incoming VALUES (?, ?)", enumerate(keys))
+        found = self._db.execute(
+            f"SELECT i.position FROM incoming i JOIN {table} t ON t.{key_column} = i.key"
+        ).fetchall()
+        self._db.execute("DROP TABLE temp.incoming")
+        existing[[position for (position,) in found]] = True
+        return existing
+
+    def _conflicts(
+        self, table: TableName, frame: pd.DataFrame, existing: np.ndarray
+    ) -> pd.DataFrame:
+        """Incoming rows whose key is stored with other content: first differing column."""
+        conflicts = pd.DataFrame(columns=["position", "column", "stored"])
+        if not existing.any():
+            return conflicts
+        columns = _canonical_columns(table)
+        positions = np.flatnonzero(existing)
+        rows = frame.iloc[positions]
+        self._db.execute(
+            f"CREATE TEMP TABLE stage (position INTEGER PRIMARY KEY, {', '.join(columns)})"
+        )
+        self._db.executemany(
+            f"INSERT INTO stage VALUES ({', '.join('?' * (len(columns) + 1))})",
+            zip(positions.tolist(), *(_python_values(rows[column]) for column in columns)),
+        )
         view = "members" if table == "members" else f"{table}_v"
+        key = TABLES[table].key
         differs = " OR ".join(f"s.{c} IS NOT v.{c}" for c in columns)
         first_difference = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN '{c}'" for c in columns)
         stored_value = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN v.{c}" for c in columns)
-        conflicts = pd.DataFrame(
-            db.execute(
-                f"SELECT s.position, CASE {first_difference} END, "
-                f"CAST(CASE {stored_value} END AS TEXT) "
-                f"FROM stage s JOIN {view} v ON v.{key} = s.{key} WHERE {differs} "
-                "ORDER BY s.position"
-            ).fetchall(),
-            columns=["position", "column", "stored"],
-        )
-
-        targets, sources, joins = [], [], []
-        for column in columns:
-            targets.append(_stored_column(column, table))
-            if column in MEMBER_REFERENCES[table]:
-                alias = f"m_{column}"
-                sources.append(f"{alias}.idx")
-                joins.append(f"JOIN members {alias} ON {alias}.member_id = s.{column}")
-            else:
-                sources.append(f"s.{column}")
-        before = db.total_changes
-        db.execute(
-            f"INSERT INTO {table} ({', '.join(targets)}) "
-            f"SELECT {', '.join(sources)} FROM stage s {' '.join(joins)} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {view} v WHERE v.{key} = s.{key}) "
+        found = self._db.execute(
+            f"SELECT s.position, CASE {first_difference} END, "
+            f"CAST(CASE {stored_value} END AS TEXT) "
+            f"FROM stage s JOIN {view} v ON v.{key} = s.{key} WHERE {differs} "
             "ORDER BY s.position"
-        )
-        inserted = db.total_changes - before
-        db.execute("DROP TABLE temp.stage")
-        return WriteResult(inserted, total - inserted - len(conflicts), conflicts)
+        ).fetchall()
+        self._db.execute("DROP TABLE temp.stage")
+        return pd.DataFrame(found, columns=conflicts.columns) if found else conflicts
 
     def _column(self, sql: str, dtype: type | str) -> np.ndarray:
         return np.fromiter((value for (value,) in self._db.execute(sql)), dtype=dtype)
