@@ -105,7 +105,7 @@ def _view_ddl(table: TableName) -> str:
 def _python_values(column: pd.Series) -> list[Any]:
     """Column values sqlite3 can bind: None for missing, plain ints/floats/strings otherwise."""
     if isinstance(column.dtype, pd.Int64Dtype):
-        listed_ints: list[Any] = column.to_numpy(dtype=object, na_value=None).tolist()
+        listed_ints: list[Any] = column.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # stubs lack na_value=None
         return listed_ints
     values = column.to_numpy(dtype=object)
     missing = pd.isna(values)
@@ -270,7 +270,9 @@ class SqliteStore:
         rows = [stored[column] for column in columns]
         for start in range(0, len(new), _BATCH):
             batch = new[start : start + _BATCH].tolist()
-            self._db.executemany(insert, zip(*([values[i] for i in batch] for values in rows)))
+            self._db.executemany(
+                insert, zip(*([values[i] for i in batch] for values in rows), strict=True)
+            )
             if progress is not None:
                 progress(table, min(start + _BATCH, len(new)), len(new))
         unchanged = int(existing.sum()) - len(conflicts)
@@ -317,7 +319,11 @@ class SqliteStore:
         )
         self._db.executemany(
             f"INSERT INTO stage VALUES ({', '.join('?' * (len(columns) + 1))})",
-            zip(positions.tolist(), *(_python_values(rows[column]) for column in columns)),
+            zip(
+                positions.tolist(),
+                *(_python_values(rows[column]) for column in columns),
+                strict=True,
+            ),
         )
         view = "members" if table == "members" else f"{table}_v"
         key = TABLES[table].key
