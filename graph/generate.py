@@ -1,0 +1,1465 @@
+"""Synthetic time-bank generator with planted fraud patterns and honest hard negatives.
+
+`generate` builds a seeded, realistic time bank (members, help sessions, a referral forest,
+merchant redemptions) in the shape of ``/work/shared/SCHEMA.md`` and plants labelled groups
+whose ground truth is returned alongside: ``loop`` (new accounts cycling hours A→B→…→A),
+``pair`` (two accounts swapping large hours), ``sybil_farm`` (a recruiter and a burst of fake
+referees sharing phones/devices) and ``honest_circle`` (long-tenured neighbours helping each
+other weekly — a hard negative, not fraud). Fraud accounts also trade a few ordinary-looking
+"camouflage" sessions with honest members; those are not part of the truth.
+
+Everything is vectorised with numpy (loops run per planted group, never per member or per
+session), so a million members with ten million sessions take well under a minute to generate.
+Output strings are assembled as fixed-width byte buffers and handed to pyarrow without copies.
+`write_dataset` is the only function that touches the file system.
+
+Determinism: one `numpy.random.SeedSequence` per `GeneratorParams.seed` is spawned into
+independent sub-streams per stage, no set/dict ordering or wall clock is involved, so the same
+parameters always give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+__all__ = [
+    "GeneratedDataset",
+    "GeneratorParams",
+    "PlantedGroup",
+    "generate",
+    "write_dataset",
+]
+
+GroupKind = Literal["loop", "pair", "sybil_farm", "honest_circle"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+ByteArray = npt.NDArray[np.uint8]
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86_400
+
+MEMBER_COLUMNS = (
+    "member_id",
+    "joined_at",
+    "community_id",
+    "activated_at",
+    "display_name",
+    "phone_hash",
+    "device_id",
+)
+SESSION_COLUMNS = (
+    "session_id",
+    "helper_id",
+    "recipient_id",
+    "started_at",
+    "hours",
+    "service",
+    "rating",
+    "status",
+)
+REFERRAL_COLUMNS = ("referrer_id", "referee_id", "referred_at")
+REDEMPTION_COLUMNS = ("redemption_id", "member_id", "merchant_id", "credits", "redeemed_at")
+
+SERVICES = (
+    "eldercare",
+    "tutoring",
+    "repair",
+    "shopping",
+    "cooking",
+    "companionship",
+    "cleaning",
+    "medical_escort",
+    "gardening",
+    "tech_help",
+    "childcare",
+    "haircut",
+)
+# Service mix for sessions whose recipient is an ordinary member, and for elderly recipients.
+_SERVICE_W_GENERAL = np.array([6, 16, 12, 12, 9, 6, 11, 2, 6, 10, 7, 3], dtype=np.float64)
+_SERVICE_W_ELDERLY = np.array([26, 2, 8, 13, 9, 17, 8, 11, 2, 3, 0.5, 0.5], dtype=np.float64)
+_NEIGHBOURLY = np.array([0, 3, 4, 5, 2, 6], dtype=np.int64)  # services honest circles trade
+
+STATUSES = ("confirmed", "pending", "disputed")
+_CONFIRMED, _PENDING, _DISPUTED = 0, 1, 2
+
+# Honest session length in hours: mostly 0.5-3 in half hours, a thin tail up to 6.
+_HOURS = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0])
+_HOURS_W = np.array([0.09, 0.30, 0.18, 0.20, 0.07, 0.10, 0.04, 0.015, 0.005])
+_POSITIVE_RATINGS = np.arange(0, 11, dtype=np.int64)
+_POSITIVE_W = np.array([0.2, 0.2, 0.3, 0.5, 0.8, 1.5, 3.5, 12.0, 25.0, 28.0, 30.0])
+_NEGATIVE_RATINGS = np.arange(-10, 0, dtype=np.int64)
+_NEGATIVE_W = np.array([1.0, 1.5, 2.0, 3.0, 3.5, 3.5, 3.0, 2.5, 1.5, 1.0])
+_REDEEM_SIZES = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0])
+_REDEEM_SIZES_W = np.array([0.18, 0.22, 0.2, 0.12, 0.12, 0.07, 0.05, 0.04])
+
+_SURNAMES = tuple(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈"
+)
+_GIVEN_CHARS = tuple(
+    "芳伟娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉力亮晨欣怡婷浩宇子涵梓睿博雪梅琳颖鹏飞斌志凤金春云海"
+)
+
+_NULL_RATING = -99  # internal sentinel, never written
+
+
+@dataclass(frozen=True)
+class GeneratorParams:
+    """Settings of the synthetic time bank; ``None`` means "scale with ``members``".
+
+    Parameters
+    ----------
+    members : int
+        Total number of member accounts, planted fraud accounts included (>= 20).
+    seed : int
+        Seed of every random stream (>= 0). Same parameters give byte-identical output.
+    sessions_per_member : float
+        Honest help sessions per honest member (planted sessions come on top).
+    communities : int or None
+        Number of communities; default ``max(1, round(members / 400))``.
+    start, end : str
+        ISO dates bounding every timestamp (``end`` is inclusive at its first second).
+    activation_rate : float
+        Share in [0, 1] of honest members who paid the 1-yuan activation.
+    referral_share : float
+        Share in [0, 1) of honest members who joined via a referral.
+    family_share : float
+        Share in [0, 0.2] of honest members in families sharing one device (hard negative).
+    redeem_share : float
+        Share in [0, 1] of honest earners who redeem credits with merchants.
+    merchants : int or None
+        Number of merchants; default ``max(5, members // 2000)``.
+    loops, pairs, sybil_farms, honest_circles : int or None
+        Planted groups of each kind; default ``members // 1500``, at least 2 when
+        ``members >= 1000`` and at least 1 when ``members >= 300``; 0 disables a kind.
+    loop_size, farm_size, circle_size : tuple of int
+        Inclusive (min, max) accounts per loop, per farm (recruiter + fake referees) and per
+        honest circle.
+    fraud_hours : tuple of float
+        Inclusive (min, max) hours per fraudulent session, within (0, 24].
+    camouflage : float
+        Mean number of camouflage sessions each loop, pair and farm-recruiter account trades
+        with honest members (Poisson). Fake farm referees trade only inside their farm.
+    """
+
+    members: int
+    seed: int
+    sessions_per_member: float = 10.0
+    communities: int | None = None
+    start: str = "2023-01-01"
+    end: str = "2026-06-30"
+    activation_rate: float = 0.85
+    referral_share: float = 0.7
+    family_share: float = 0.015
+    redeem_share: float = 0.6
+    merchants: int | None = None
+    loops: int | None = None
+    pairs: int | None = None
+    sybil_farms: int | None = None
+    honest_circles: int | None = None
+    loop_size: tuple[int, int] = (3, 6)
+    farm_size: tuple[int, int] = (6, 16)
+    circle_size: tuple[int, int] = (4, 8)
+    fraud_hours: tuple[float, float] = (4.0, 8.0)
+    camouflage: float = 3.0
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def resolved(self) -> GeneratorParams:
+        """Return a copy with every ``None`` replaced by its value derived from ``members``.
+
+        Examples
+        --------
+        >>> GeneratorParams(members=3000, seed=1).resolved().loops
+        2
+        """
+        n = self.members
+        auto = _auto_group_count(n)
+        return dataclasses.replace(
+            self,
+            communities=self.communities
+            if self.communities is not None
+            else max(1, round(n / 400)),
+            merchants=self.merchants if self.merchants is not None else max(5, n // 2000),
+            loops=self.loops if self.loops is not None else auto,
+            pairs=self.pairs if self.pairs is not None else auto,
+            sybil_farms=self.sybil_farms if self.sybil_farms is not None else auto,
+            honest_circles=self.honest_circles if self.honest_circles is not None else auto,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as JSON-ready values (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True)
+class PlantedGroup:
+    """Ground truth of one planted group.
+
+    ``members`` are the planted accounts (a sybil farm lists its recruiter first, then the fake
+    referees; a loop lists accounts in cycle order). ``session_ids`` are the planted sessions
+    (the fraudulent ones, or an honest circle's mutual sessions); camouflage sessions are not
+    included.
+    """
+
+    group_id: str
+    kind: GroupKind
+    members: tuple[str, ...]
+    session_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GeneratedDataset:
+    """A generated time bank: the four SCHEMA.md tables, the planted truth and the parameters.
+
+    Times are ISO 8601 strings ``YYYY-MM-DDTHH:MM:SS`` (naive = UTC); empty optional values are
+    missing (``NaN``/``<NA>``); ``sessions.rating`` is a nullable integer column.
+    """
+
+    members: pd.DataFrame
+    sessions: pd.DataFrame
+    referrals: pd.DataFrame
+    redemptions: pd.DataFrame
+    truth: list[PlantedGroup]
+    params: GeneratorParams
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _auto_group_count(members: int) -> int:
+    count = members // 1500
+    if members >= 1000:
+        count = max(count, 2)
+    elif members >= 300:
+        count = max(count, 1)
+    return count
+
+
+def _parse_time(value: str, name: str) -> int:
+    try:
+        parsed = np.datetime64(value, "s")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}={value!r} is not an ISO 8601 date or datetime") from exc
+    if np.isnat(parsed):
+        raise ValueError(f"{name}={value!r} is not an ISO 8601 date or datetime")
+    return int(parsed.astype(np.int64))
+
+
+def _check_range(name: str, value: tuple[Any, ...], low: float, high: float) -> None:
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise ValueError(f"{name} must be a (min, max) tuple, got {value!r}")
+    lo, hi = value
+    if not (low <= lo <= hi <= high):
+        raise ValueError(f"{name}={value!r} must satisfy {low} <= min <= max <= {high}")
+
+
+def _validate(p: GeneratorParams) -> None:
+    if isinstance(p.members, bool) or not isinstance(p.members, int) or p.members < 20:
+        raise ValueError(f"members must be an int >= 20, got {p.members!r}")
+    if isinstance(p.seed, bool) or not isinstance(p.seed, int) or p.seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {p.seed!r}")
+    if not (math.isfinite(p.sessions_per_member) and 0 <= p.sessions_per_member <= 1000):
+        raise ValueError(f"sessions_per_member must be in [0, 1000], got {p.sessions_per_member}")
+    if p.communities is not None and not 1 <= p.communities <= p.members:
+        raise ValueError(f"communities must be in [1, members], got {p.communities}")
+    if p.merchants is not None and p.merchants < 1:
+        raise ValueError(f"merchants must be >= 1, got {p.merchants}")
+    t0, t1 = _parse_time(p.start, "start"), _parse_time(p.end, "end")
+    if t1 - t0 < 180 * DAY:
+        raise ValueError(f"end ({p.end}) must be at least 180 days after start ({p.start})")
+    for name in ("activation_rate", "redeem_share"):
+        value = getattr(p, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if not 0.0 <= p.referral_share < 1.0:
+        raise ValueError(f"referral_share must be in [0, 1), got {p.referral_share}")
+    if not 0.0 <= p.family_share <= 0.2:
+        raise ValueError(f"family_share must be in [0, 0.2], got {p.family_share}")
+    for name in ("loops", "pairs", "sybil_farms", "honest_circles"):
+        value = getattr(p, name)
+        if value is not None and (isinstance(value, bool) or value < 0):
+            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    _check_range("loop_size", p.loop_size, 3, 50)
+    _check_range("farm_size", p.farm_size, 3, 500)
+    _check_range("circle_size", p.circle_size, 3, 30)
+    _check_range("fraud_hours", p.fraud_hours, 0.01, 24.0)
+    if not (math.isfinite(p.camouflage) and 0.0 <= p.camouflage <= 1000.0):
+        raise ValueError(f"camouflage must be in [0, 1000], got {p.camouflage}")
+    loops, pairs, farms, circles = (
+        _auto_group_count(p.members) if v is None else v
+        for v in (p.loops, p.pairs, p.sybil_farms, p.honest_circles)
+    )
+    planted = loops * p.loop_size[1] + 2 * pairs + farms * p.farm_size[1]
+    if planted > 0.2 * p.members:
+        raise ValueError(
+            f"planted fraud may need up to {planted} accounts, more than 20% of members="
+            f"{p.members}; lower loops/pairs/sybil_farms or their sizes"
+        )
+    circled = circles * p.circle_size[1]
+    if circled > 0.1 * p.members:
+        raise ValueError(
+            f"honest circles may need up to {circled} members, more than 10% of members="
+            f"{p.members}; lower honest_circles or circle_size"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Small vectorised helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _weighted_choice(rng: np.random.Generator, weights: FloatArray, size: int) -> IntArray:
+    """Draw ``size`` indices with probability proportional to ``weights``."""
+    cum = np.cumsum(weights)
+    pos = np.searchsorted(cum, rng.random(size) * cum[-1], side="right")
+    out: IntArray = np.minimum(pos, len(weights) - 1).astype(np.int64)
+    return out
+
+
+def _daytime(
+    rng: np.random.Generator,
+    ts: IntArray,
+    lo: IntArray | int,
+    hi: IntArray | int,
+    *,
+    first_hour: int,
+    last_hour: int,
+    step: int,
+) -> IntArray:
+    """Move each time to a slot on its day between ``first_hour`` and ``last_hour``.
+
+    Slots are multiples of ``step`` seconds. A time whose slot would leave ``[lo, hi]`` keeps
+    its own time-of-day (rounded up to the minute, never past ``hi``).
+    """
+    n_slots = (last_hour - first_hour) * HOUR // step + 1
+    day = ts // DAY
+    cand = day * DAY + first_hour * HOUR + rng.integers(0, n_slots, len(ts)) * step
+    ok = (cand >= lo) & (cand <= hi)
+    fallback = np.maximum(np.minimum(-(-ts // MINUTE) * MINUTE, hi), ts)
+    return np.where(ok, cand, fallback).astype(np.int64)
+
+
+def _fraud_hours(rng: np.random.Generator, bounds: tuple[float, float], size: int) -> FloatArray:
+    """Hours per fraudulent session: half-hour steps inside ``bounds`` when there are any."""
+    lo, hi = float(bounds[0]), float(bounds[1])
+    grid = np.arange(math.ceil(lo * 2 - 1e-9) / 2, hi + 1e-9, 0.5)
+    if len(grid):
+        return grid[rng.integers(0, len(grid), size)].astype(np.float64)
+    return np.clip(np.round(rng.uniform(lo, hi, size), 2), lo, hi)
+
+
+class _CommunitySampler:
+    """Draw members of a community who are present by a given time, proportionally to a weight.
+
+    Members are sorted by (community, presence time); a prefix of a community's block holds the
+    members present by a time, so a draw is two binary searches.
+    """
+
+    def __init__(
+        self, community: IntArray, present: IntArray, weight: FloatArray, n_communities: int
+    ) -> None:
+        self.base = int(present.min())
+        self.scale = int(present.max()) - self.base + 2
+        key = community * self.scale + (present - self.base)
+        self.order = np.argsort(key, kind="stable").astype(np.int64)
+        self.key = key[self.order]
+        self.cum = np.cumsum(weight[self.order])
+        self.cum0 = np.concatenate([[0.0], self.cum])
+        counts = np.bincount(community, minlength=n_communities).astype(np.int64)
+        self.ends = np.cumsum(counts)
+        self.starts = self.ends - counts
+
+    def sample(
+        self, rng: np.random.Generator, community: IntArray, before: IntArray | None = None
+    ) -> IntArray:
+        """One member per entry of ``community`` (non-empty), present at ``before`` if possible.
+
+        When nobody in the community is present yet, the earliest member is returned; callers
+        move the session after both members joined.
+        """
+        start = self.starts[community]
+        end = self.ends[community]
+        if before is not None:
+            rel = np.clip(before - self.base, -1, self.scale - 1)
+            end = np.searchsorted(self.key, community * self.scale + rel, side="right")
+            end = np.maximum(end, np.minimum(start + 1, self.ends[community]))
+        lo, hi = self.cum0[start], self.cum0[end]
+        pos = np.searchsorted(self.cum, lo + rng.random(len(community)) * (hi - lo), side="right")
+        out: IntArray = self.order[np.clip(pos, start, end - 1)]
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# String columns as fixed-width byte buffers (10M ISO timestamps in well under a second)
+# --------------------------------------------------------------------------------------------
+
+
+def _fixed_width_strings(buf: ByteArray, valid: BoolArray | None = None) -> pa.Array:
+    n, width = buf.shape
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    data = np.ascontiguousarray(buf).reshape(-1)
+    bitmap = None
+    if valid is not None and not bool(valid.all()):
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, -1 if bitmap is not None else 0
+    )
+
+
+def _put_digits(buf: ByteArray, col: int, values: IntArray, width: int) -> None:
+    x = values.copy()
+    for j in range(width - 1, -1, -1):
+        buf[:, col + j] = 48 + x % 10
+        x //= 10
+
+
+def _prefixed_ids(prefix: str, numbers: IntArray, width: int) -> pa.Array:
+    """``prefix`` + zero-padded ``numbers``, e.g. ``m000042``."""
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    buf = np.empty((len(numbers), len(head) + width), dtype=np.uint8)
+    buf[:, : len(head)] = head
+    _put_digits(buf, len(head), numbers, width)
+    return _fixed_width_strings(buf)
+
+
+def _iso_strings(ts: IntArray, valid: BoolArray | None = None) -> pa.Array:
+    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SS``; entries where ``valid`` is False are null."""
+    if valid is not None:
+        ts = np.where(valid, ts, 0)
+    days = ts // DAY
+    sod = ts - days * DAY
+    d64 = days.astype("datetime64[D]")
+    month64 = d64.astype("datetime64[M]")
+    year = d64.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = month64.astype(np.int64) % 12 + 1
+    mday = (d64 - month64.astype("datetime64[D]")).astype(np.int64) + 1
+    buf = np.empty((len(ts), 19), dtype=np.uint8)
+    _put_digits(buf, 0, year, 4)
+    _put_digits(buf, 5, month, 2)
+    _put_digits(buf, 8, mday, 2)
+    _put_digits(buf, 11, sod // HOUR, 2)
+    _put_digits(buf, 14, sod // MINUTE % 60, 2)
+    _put_digits(buf, 17, sod % 60, 2)
+    buf[:, 4] = buf[:, 7] = ord("-")
+    buf[:, 10] = ord("T")
+    buf[:, 13] = buf[:, 16] = ord(":")
+    return _fixed_width_strings(buf, valid)
+
+
+def _hex_strings(raw: ByteArray) -> pa.Array:
+    lut = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    hexed = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.uint8)
+    hexed[:, 0::2] = lut[raw >> 4]
+    hexed[:, 1::2] = lut[raw & 15]
+    return _fixed_width_strings(hexed)
+
+
+def _chinese_names(rng: np.random.Generator, n: int) -> pa.Array:
+    surname_w = 1.0 / (np.arange(len(_SURNAMES), dtype=np.float64) + 3.0)
+    surname = pa.array(_SURNAMES).take(pa.array(_weighted_choice(rng, surname_w, n)))
+    given = pa.array(_GIVEN_CHARS)
+    first = given.take(pa.array(rng.integers(0, len(_GIVEN_CHARS), n)))
+    second_pool = pa.array((*_GIVEN_CHARS, ""))
+    # A quarter of given names have one character.
+    second_idx = np.where(
+        rng.random(n) < 0.25, len(_GIVEN_CHARS), rng.integers(0, len(_GIVEN_CHARS), n)
+    )
+    second = second_pool.take(pa.array(second_idx))
+    return pc.binary_join_element_wise(surname, first, second, "")
+
+
+# --------------------------------------------------------------------------------------------
+# Honest population
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Population:
+    """Internal arrays indexed by internal member index (honest first, then planted)."""
+
+    joined: IntArray
+    activated: IntArray
+    is_active: BoolArray
+    community: IntArray
+    referrer: IntArray  # internal index or -1
+
+
+def _honest_join_times(rng: np.random.Generator, n: int, t0: int, t1: int) -> IntArray:
+    # Exponential growth: the joining rate at `end` is e^1.6 ≈ 5x the rate at `start`.
+    g = 1.6
+    frac = np.log1p(rng.random(n) * math.expm1(g)) / g
+    ts = t0 + (frac * (t1 - t0)).astype(np.int64)
+    tod = np.clip(rng.normal(14.5, 3.5, n), 7.0, 23.5) * HOUR
+    ts = (ts // DAY) * DAY + tod.astype(np.int64)
+    return np.sort(np.clip(ts, t0, t1))
+
+
+def _activation(
+    rng: np.random.Generator, joined: IntArray, rate: float, t1: int
+) -> tuple[IntArray, BoolArray]:
+    n = len(joined)
+    kind = rng.random(n)
+    delay = np.where(
+        kind < 0.55,
+        MINUTE + rng.exponential(8 * MINUTE, n),
+        np.where(
+            kind < 0.85,
+            30 * MINUTE + rng.exponential(5 * HOUR, n),
+            DAY + rng.exponential(4 * DAY, n),
+        ),
+    ).astype(np.int64)
+    activated = joined + delay
+    is_active = (rng.random(n) < rate) & (activated <= t1)
+    return activated, is_active
+
+
+def _referral_forest(
+    rng: np.random.Generator, joined: IntArray, is_active: BoolArray, share: float, t0: int, t1: int
+) -> tuple[IntArray, IntArray]:
+    """Parents (or -1) and depths of a referral forest over members sorted by join time.
+
+    Members join in time chunks; a referee's referrer is drawn among members who joined in
+    earlier chunks, weighted by a heavy-tailed recruiting propensity that fades with the
+    referrer's age in the bank and with its generation depth (deeper generations recruit less).
+    """
+    n = len(joined)
+    parent = np.full(n, -1, dtype=np.int64)
+    depth = np.zeros(n, dtype=np.int64)
+    propensity = rng.lognormal(0.0, 1.2, n) * np.where(is_active, 1.0, 0.2)
+    n_chunks = 96
+    bounds = np.linspace(t0, t1 + 1, n_chunks + 1).astype(np.int64)
+    cuts = np.searchsorted(joined, bounds, side="left")
+    first = int(cuts[1])
+    share_adj = min(1.0, share * n / max(1, n - first))
+    wants = rng.random(n) < share_adj
+    for k in range(1, n_chunks):
+        a, b = int(cuts[k]), int(cuts[k + 1])
+        if a == 0 or b == a:
+            continue
+        need = np.flatnonzero(wants[a:b]) + a
+        if len(need) == 0:
+            continue
+        age_days = (bounds[k] - joined[:a]) / DAY
+        w = propensity[:a] * 0.6 ** depth[:a] * (0.1 + np.exp(-age_days / 150.0))
+        chosen = _weighted_choice(rng, w, len(need))
+        parent[need] = chosen
+        depth[need] = depth[chosen] + 1
+    return parent, depth
+
+
+def _communities(rng: np.random.Generator, parent: IntArray, n_communities: int) -> IntArray:
+    """Community per member: inherited from the referrer except at roots and rare switches."""
+    n = len(parent)
+    idx = np.arange(n, dtype=np.int64)
+    anchor = (parent < 0) | (rng.random(n) < 0.08)
+    ptr = np.where(anchor, idx, parent)
+    while True:  # pointer jumping: O(log depth) passes
+        nxt = ptr[ptr]
+        if np.array_equal(nxt, ptr):
+            break
+        ptr = nxt
+    size_w = rng.lognormal(0.0, 0.6, n_communities)
+    own = _weighted_choice(rng, size_w, n)
+    # Make sure small populations still touch every community once.
+    anchors = np.flatnonzero(anchor)
+    if len(anchors) >= n_communities:
+        own[anchors[rng.permutation(len(anchors))[:n_communities]]] = np.arange(n_communities)
+    return own[ptr]
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sessions:
+    helper: IntArray
+    recipient: IntArray
+    ts: IntArray
+    hours: FloatArray
+    service: IntArray
+    rating: IntArray
+    status: IntArray
+    group: IntArray  # planted group index, or -1
+
+    @staticmethod
+    def concat(parts: list[_Sessions]) -> _Sessions:
+        def cat(name: str, dtype: type) -> Any:
+            return np.concatenate([getattr(p, name) for p in parts]).astype(dtype)
+
+        return _Sessions(
+            helper=cat("helper", np.int64),
+            recipient=cat("recipient", np.int64),
+            ts=cat("ts", np.int64),
+            hours=cat("hours", np.float64),
+            service=cat("service", np.int64),
+            rating=cat("rating", np.int64),
+            status=cat("status", np.int64),
+            group=cat("group", np.int64),
+        )
+
+
+def _honest_hours(rng: np.random.Generator, n: int) -> FloatArray:
+    return _HOURS[_weighted_choice(rng, _HOURS_W, n)]
+
+
+def _honest_ratings(rng: np.random.Generator, complaint_p: FloatArray | float, n: int) -> IntArray:
+    neg = rng.random(n) < complaint_p
+    rating = np.where(
+        neg,
+        _NEGATIVE_RATINGS[_weighted_choice(rng, _NEGATIVE_W, n)],
+        _POSITIVE_RATINGS[_weighted_choice(rng, _POSITIVE_W, n)],
+    )
+    empty = rng.random(n) < 0.06
+    return np.where(empty, _NULL_RATING, rating).astype(np.int64)
+
+
+def _honest_status(
+    rng: np.random.Generator, rating: IntArray, ts: IntArray, t1: int
+) -> tuple[IntArray, IntArray]:
+    """Status codes (~95/3/2 confirmed/pending/disputed) and ratings (pending → unrated)."""
+    n = len(ts)
+    recent = ts > t1 - 14 * DAY
+    u = rng.random(n)
+    disputed = u < np.where((rating < 0) & (rating != _NULL_RATING), 0.45, 0.011)
+    pending = ~disputed & (rng.random(n) < np.where(recent, 0.45, 0.02))
+    status = np.where(disputed, _DISPUTED, np.where(pending, _PENDING, _CONFIRMED))
+    return status.astype(np.int64), np.where(pending, _NULL_RATING, rating).astype(np.int64)
+
+
+def _services(rng: np.random.Generator, elderly_recipient: BoolArray) -> IntArray:
+    n = len(elderly_recipient)
+    general = _weighted_choice(rng, _SERVICE_W_GENERAL, n)
+    elderly = _weighted_choice(rng, _SERVICE_W_ELDERLY, n)
+    return np.where(elderly_recipient, elderly, general).astype(np.int64)
+
+
+@dataclass
+class _Traits:
+    activity: FloatArray
+    give: FloatArray
+    elderly: BoolArray
+    bad_helper: BoolArray
+    active_until: IntArray
+
+
+def _honest_traits(rng: np.random.Generator, pop: _Population, n_honest: int, t1: int) -> _Traits:
+    n = n_honest
+    role = rng.random(n)
+    elderly = role < 0.22
+    giver = (role >= 0.22) & (role < 0.37)
+    give = np.where(
+        elderly,
+        rng.beta(1.2, 5.0, n),
+        np.where(giver, rng.beta(5.0, 1.2, n), rng.beta(2.5, 2.5, n)),
+    )
+    activity = np.minimum(rng.lognormal(0.0, 1.0, n), 12.0) * np.where(pop.is_active[:n], 1.0, 0.12)
+    eff = np.where(pop.is_active[:n], pop.activated[:n], pop.joined[:n])
+    active_until = np.minimum(eff + rng.exponential(900.0 * DAY, n).astype(np.int64), t1)
+    return _Traits(
+        activity=activity,
+        give=give,
+        elderly=elderly,
+        bad_helper=rng.random(n) < 0.03,
+        active_until=active_until,
+    )
+
+
+def _honest_sessions(
+    rng: np.random.Generator,
+    pop: _Population,
+    traits: _Traits,
+    local: _CommunitySampler,
+    anywhere: _CommunitySampler,
+    n_sessions: int,
+    t1: int,
+) -> _Sessions:
+    n = len(traits.activity)
+    eff = np.where(pop.is_active[:n], pop.activated[:n], pop.joined[:n])
+    comm = pop.community[:n]
+    until = traits.active_until
+
+    # Every member keeps 2-5 regular partners: community members present during its life.
+    n_reg = 5
+    k_reg = rng.integers(2, n_reg, n)
+    met_at = np.repeat(eff, n_reg) + (rng.random(n * n_reg) * np.repeat(until - eff, n_reg))
+    partners = local.sample(rng, np.repeat(comm, n_reg), met_at.astype(np.int64))
+    partners = partners.reshape(n, n_reg)
+
+    # Initiators: activity x length of active life; each picks a moment in that life.
+    span = np.maximum(until - eff, DAY).astype(np.float64)
+    u = _weighted_choice(rng, traits.activity * span, n_sessions)
+    life = np.maximum(until[u] - eff[u] - HOUR, 0)
+    moment = eff[u] + HOUR + (rng.random(n_sessions) * life).astype(np.int64)
+    kind = rng.random(n_sessions)
+    v_regular = partners[u, rng.integers(0, k_reg[u])]
+    v_local = local.sample(rng, comm[u], moment - HOUR)
+    v_any = anywhere.sample(rng, np.zeros(n_sessions, dtype=np.int64), moment - HOUR)
+    v = np.where(kind < 0.65, v_regular, np.where(kind < 0.93, v_local, v_any))
+    v = np.where(v == u, v_any, v)
+    v = np.where(v == u, (u + 1 + rng.integers(0, n - 1, n_sessions)) % n, v)
+
+    # Direction follows the two members' giving propensities.
+    gu, gv = traits.give[u], traits.give[v]
+    p_u_helps = gu * (1 - gv) / np.maximum(gu * (1 - gv) + gv * (1 - gu), 1e-12)
+    u_helps = rng.random(n_sessions) < p_u_helps
+    helper = np.where(u_helps, u, v)
+    recipient = np.where(u_helps, v, u)
+
+    # The session happens at the initiator's moment unless the partner joined later.
+    lo = np.maximum(eff[u], eff[v]) + HOUR
+    hi = np.where(until[u] > lo + DAY, until[u], t1)
+    later = lo + (rng.random(n_sessions) * np.maximum(hi - lo, 0)).astype(np.int64)
+    raw = np.where(moment >= lo, moment, later)
+    ts = _daytime(rng, raw, lo, t1, first_hour=7, last_hour=20, step=15 * MINUTE)
+
+    keep = np.flatnonzero(lo <= t1)
+    helper, recipient, ts = helper[keep], recipient[keep], ts[keep]
+    m = len(keep)
+    complaint_p = np.where(traits.bad_helper[helper], 0.3, 0.013)
+    rating = _honest_ratings(rng, complaint_p, m)
+    status, rating = _honest_status(rng, rating, ts, t1)
+    return _Sessions(
+        helper=helper,
+        recipient=recipient,
+        ts=ts,
+        hours=_honest_hours(rng, m),
+        service=_services(rng, traits.elderly[recipient]),
+        rating=rating,
+        status=status,
+        group=np.full(m, -1, dtype=np.int64),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Planted groups
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Planted:
+    kinds: list[GroupKind]
+    members: list[IntArray]  # internal indices per group
+    joined: list[IntArray] = dataclasses.field(default_factory=list)
+    activated: list[IntArray] = dataclasses.field(default_factory=list)
+    community: list[int] = dataclasses.field(default_factory=list)
+    referrals: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    sessions: list[_Sessions] = dataclasses.field(default_factory=list)
+
+
+def _fraud_block(
+    helper: IntArray,
+    recipient: IntArray,
+    ts: IntArray,
+    hours: FloatArray,
+    service: IntArray,
+    group: int,
+) -> _Sessions:
+    n = len(ts)
+    return _Sessions(
+        helper=helper,
+        recipient=recipient,
+        ts=ts,
+        hours=hours,
+        service=service,
+        rating=np.full(n, 10, dtype=np.int64),
+        status=np.full(n, _CONFIRMED, dtype=np.int64),
+        group=np.full(n, group, dtype=np.int64),
+    )
+
+
+def _group_sizes(rng: np.random.Generator, p: GeneratorParams) -> tuple[IntArray, IntArray]:
+    """Accounts per loop and per sybil farm (drawn first: they fix the honest head count)."""
+    assert p.loops is not None
+    assert p.sybil_farms is not None
+    loops = rng.integers(p.loop_size[0], p.loop_size[1] + 1, p.loops)
+    farms = rng.integers(p.farm_size[0], p.farm_size[1] + 1, p.sybil_farms)
+    return loops.astype(np.int64), farms.astype(np.int64)
+
+
+def _plant_fraud(
+    rng: np.random.Generator,
+    p: GeneratorParams,
+    loop_sizes: IntArray,
+    farm_sizes: IntArray,
+    honest_joined: IntArray,
+    honest_comm: IntArray,
+    t0: int,
+    t1: int,
+) -> _Planted:
+    """Accounts, referrals and sessions of loops, pairs and sybil farms (indices from H on)."""
+    assert p.pairs is not None
+    n_honest = len(honest_joined)
+    recent_lo = max(t0 + (t1 - t0) // 2, t1 - 300 * DAY)
+    recent_hi = t1 - 55 * DAY
+    out = _Planted(kinds=[], members=[])
+    next_index = n_honest
+
+    def new_accounts(k: int) -> IntArray:
+        nonlocal next_index
+        idx = np.arange(next_index, next_index + k, dtype=np.int64)
+        next_index += k
+        return idx
+
+    def pick_community() -> int:
+        return int(honest_comm[rng.integers(0, n_honest)])
+
+    def services(n: int) -> IntArray:
+        options = rng.choice(len(SERVICES), size=2, replace=False)
+        return options[rng.integers(0, 2, n)].astype(np.int64)
+
+    # Loops: 3-6 brand-new accounts cycling hours for a few weeks.
+    for k_loop in loop_sizes:
+        g = len(out.kinds)
+        k = int(k_loop)
+        acc = new_accounts(k)
+        anchor = int(rng.integers(recent_lo, recent_hi))
+        joined = anchor + np.sort(rng.integers(0, 3 * DAY, k))
+        activated = joined + rng.integers(MINUTE, HOUR, k)
+        cycle = acc[rng.permutation(k)]
+        start = int(activated.max()) + int(rng.integers(HOUR, 3 * DAY))
+        rounds = int(rng.integers(4, 10))
+        duration = int(rng.integers(14, 43)) * DAY
+        gap = int(rng.integers(HOUR, 6 * HOUR))
+        r_idx = np.repeat(np.arange(rounds), k)
+        e_idx = np.tile(np.arange(k), rounds)
+        ts = start + r_idx * (duration // rounds) + e_idx * gap + rng.integers(0, HOUR, len(r_idx))
+        n = len(ts)
+        out.kinds.append("loop")
+        out.members.append(cycle)
+        out.joined.append(joined)
+        out.activated.append(activated)
+        out.community.append(pick_community())
+        out.sessions.append(
+            _fraud_block(
+                cycle[e_idx],
+                cycle[(e_idx + 1) % k],
+                np.minimum(ts, t1),
+                _fraud_hours(rng, p.fraud_hours, n),
+                services(n),
+                g,
+            )
+        )
+
+    # Pairs: two new accounts swapping large hours back and forth within days.
+    for _ in range(p.pairs):
+        g = len(out.kinds)
+        acc = new_accounts(2)
+        anchor = int(rng.integers(recent_lo, recent_hi))
+        joined = anchor + np.sort(rng.integers(0, 2 * DAY, 2))
+        activated = joined + rng.integers(MINUTE, HOUR, 2)
+        start = int(activated.max()) + int(rng.integers(HOUR, 2 * DAY))
+        rounds = int(rng.integers(3, 9))
+        duration = int(rng.integers(3, 15)) * DAY
+        r_idx = np.repeat(np.arange(rounds), 2)
+        d_idx = np.tile(np.arange(2), rounds)
+        ts = (
+            start
+            + r_idx * (duration // rounds)
+            + d_idx * rng.integers(HOUR, 12 * HOUR, len(r_idx))
+            + rng.integers(0, 30 * MINUTE, len(r_idx))
+        )
+        n = len(ts)
+        out.kinds.append("pair")
+        out.members.append(acc)
+        out.joined.append(joined)
+        out.activated.append(activated)
+        out.community.append(pick_community())
+        out.sessions.append(
+            _fraud_block(
+                acc[d_idx],
+                acc[1 - d_idx],
+                np.minimum(ts, t1),
+                _fraud_hours(rng, p.fraud_hours, n),
+                services(n),
+                g,
+            )
+        )
+
+    # Sybil farms: a recruiter and a burst of fake referees trading only inside the farm.
+    for farm_size in farm_sizes:
+        g = len(out.kinds)
+        size = int(farm_size)
+        acc = new_accounts(size)
+        recruiter, referees = acc[0], acc[1:]
+        m = len(referees)
+        burst_at = int(rng.integers(recent_lo, recent_hi))
+        recruiter_joined = max(t0 + HOUR, burst_at - int(rng.integers(30, 400)) * DAY)
+        burst = int(rng.integers(2 * HOUR, 2 * DAY))
+        joined = np.concatenate(
+            [[recruiter_joined], burst_at + np.sort(rng.integers(0, burst, m))]
+        ).astype(np.int64)
+        activated = joined + np.concatenate(
+            [rng.integers(MINUTE, 2 * HOUR, 1), rng.integers(MINUTE, 30 * MINUTE, m)]
+        )
+        if rng.random() < 0.6:
+            n_before = int(np.searchsorted(honest_joined, recruiter_joined, side="left"))
+            if n_before > 0:
+                out.referrals.append((int(rng.integers(0, n_before)), int(recruiter)))
+        out.referrals.extend((int(recruiter), int(r)) for r in referees)
+        start = int(activated.max()) + int(rng.integers(HOUR, DAY))
+        duration = int(rng.integers(7, 36)) * DAY
+        n = m * int(rng.integers(2, 5))
+        kind = rng.random(n)
+        a = referees[rng.integers(0, m, n)]
+        b = referees[rng.integers(0, m, n)]
+        peer = (kind >= 0.8) & (a != b)
+        up = (kind >= 0.6) & ~peer
+        helper = np.where(peer, a, np.where(up, a, recruiter))
+        recipient = np.where(peer, b, np.where(up, recruiter, a))
+        ts = start + rng.integers(0, duration, n)
+        out.kinds.append("sybil_farm")
+        out.members.append(acc)
+        out.joined.append(joined)
+        out.activated.append(activated)
+        out.community.append(pick_community())
+        out.sessions.append(
+            _fraud_block(
+                helper,
+                recipient,
+                np.minimum(ts, t1),
+                _fraud_hours(rng, p.fraud_hours, n),
+                services(n),
+                g,
+            )
+        )
+    return out
+
+
+def _plant_circles(
+    rng: np.random.Generator,
+    p: GeneratorParams,
+    pop: _Population,
+    traits: _Traits,
+    n_honest: int,
+    first_group: int,
+    t0: int,
+    t1: int,
+) -> tuple[list[IntArray], list[_Sessions]]:
+    """Honest circles: long-tenured neighbours helping each other about weekly for months."""
+    assert p.honest_circles is not None
+    if p.honest_circles == 0:
+        return [], []
+    n = n_honest
+    eff = np.where(pop.is_active[:n], pop.activated[:n], pop.joined[:n])
+    tenure_min = min(365 * DAY, int(0.4 * (t1 - t0)))
+    eligible = (
+        (eff <= t1 - tenure_min)
+        & (traits.active_until >= t1)
+        & (traits.activity >= np.quantile(traits.activity, 0.4))
+    )
+    cand = np.flatnonzero(eligible)
+    cand = cand[np.argsort(pop.community[cand], kind="stable")]
+    cand_comm = pop.community[cand]
+    counts = np.bincount(cand_comm, minlength=int(pop.community.max()) + 1)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    used = np.zeros(n, dtype=bool)
+    free = counts.astype(np.int64).copy()
+    members_out: list[IntArray] = []
+    sessions_out: list[_Sessions] = []
+    for i in range(p.honest_circles):
+        k = int(rng.integers(p.circle_size[0], p.circle_size[1] + 1))
+        ok = np.flatnonzero(free >= k)
+        if len(ok) == 0:
+            raise ValueError(
+                f"cannot place honest circle {i + 1}: no community has {k} long-tenured members"
+                " left; lower honest_circles or circle_size, or add members"
+            )
+        c = int(ok[_weighted_choice(rng, free[ok].astype(np.float64), 1)[0]])
+        pool = cand[starts[c] : ends[c]]
+        pool = pool[~used[pool]]
+        chosen = np.sort(pool[rng.permutation(len(pool))[:k]])
+        used[chosen] = True
+        free[c] -= k
+        # The circle starts once every member has been around for a while (90 days by default).
+        latest = int(eff[chosen].max()) + min(90 * DAY, tenure_min // 2)
+        room = t1 - DAY - latest
+        span = min(int(rng.integers(90, 271)) * DAY, room)
+        begin = latest + int(rng.integers(0, max(room - span, 0) + 1))
+        n_weeks = max(span // (7 * DAY), 1)
+        per_week = 1 + (rng.random(n_weeks) < 0.45).astype(np.int64)
+        week = np.repeat(np.arange(n_weeks, dtype=np.int64), per_week)
+        s = len(week)
+        a = rng.integers(0, k, s)
+        b = (a + rng.integers(1, k, s)) % k
+        raw = begin + week * 7 * DAY + rng.integers(0, 7 * DAY, s)
+        ts = _daytime(rng, raw, begin, t1, first_hour=9, last_hour=19, step=30 * MINUTE)
+        rating = _honest_ratings(rng, 0.005, s)
+        status, rating = _honest_status(rng, rating, ts, t1)
+        members_out.append(chosen)
+        sessions_out.append(
+            _Sessions(
+                helper=chosen[a],
+                recipient=chosen[b],
+                ts=ts,
+                hours=np.array([1.0, 1.5, 2.0])[
+                    _weighted_choice(rng, np.array([0.5, 0.3, 0.2]), s)
+                ],
+                service=_NEIGHBOURLY[rng.integers(0, len(_NEIGHBOURLY), s)],
+                rating=rating,
+                status=status,
+                group=np.full(s, first_group + i, dtype=np.int64),
+            )
+        )
+    return members_out, sessions_out
+
+
+def _camouflage(
+    rng: np.random.Generator,
+    accounts: IntArray,
+    pop: _Population,
+    traits: _Traits,
+    local: _CommunitySampler,
+    anywhere: _CommunitySampler,
+    mean: float,
+    t1: int,
+) -> _Sessions:
+    """Ordinary-looking sessions between fraud accounts and honest members."""
+    n_honest = len(traits.activity)
+    per = rng.poisson(mean, len(accounts))
+    acc = np.repeat(accounts, per)
+    n = len(acc)
+    eff = np.where(pop.is_active, pop.activated, pop.joined)
+    life = np.maximum(t1 - eff[acc] - HOUR, 0)
+    moment = eff[acc] + HOUR + (rng.random(n) * life).astype(np.int64)
+    near = local.sample(rng, pop.community[acc], moment - HOUR)
+    far = anywhere.sample(rng, np.zeros(n, dtype=np.int64), moment - HOUR)
+    partner = np.where(rng.random(n) < 0.7, near, far)
+    lo = np.maximum(eff[acc], eff[partner]) + HOUR
+    keep = np.flatnonzero(lo <= t1)
+    acc, partner, lo, moment = acc[keep], partner[keep], lo[keep], moment[keep]
+    n = len(acc)
+    raw = np.where(moment >= lo, moment, lo + (rng.random(n) * (t1 - lo)).astype(np.int64))
+    ts = _daytime(rng, raw, lo, t1, first_hour=8, last_hour=20, step=15 * MINUTE)
+    acc_helps = rng.random(n) < 0.5
+    helper = np.where(acc_helps, acc, partner)
+    recipient = np.where(acc_helps, partner, acc)
+    rating = _honest_ratings(rng, 0.01, n)
+    status, rating = _honest_status(rng, rating, ts, t1)
+    elderly = np.zeros(n, dtype=bool)
+    honest_recipient = recipient < n_honest
+    elderly[honest_recipient] = traits.elderly[recipient[honest_recipient]]
+    return _Sessions(
+        helper=helper,
+        recipient=recipient,
+        ts=ts,
+        hours=_honest_hours(rng, n),
+        service=_services(rng, elderly),
+        rating=rating,
+        status=status,
+        group=np.full(n, -1, dtype=np.int64),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Identifiers and redemptions
+# --------------------------------------------------------------------------------------------
+
+
+def _identifiers(
+    rng: np.random.Generator,
+    n_total: int,
+    n_honest: int,
+    community: IntArray,
+    family_share: float,
+    farms: list[IntArray],
+) -> tuple[ByteArray, ByteArray]:
+    """Raw phone-hash (16 bytes) and device-id (8 bytes) values, with planted sharing."""
+    phone = rng.integers(0, 256, (n_total, 16), dtype=np.uint8)
+    device = rng.integers(0, 256, (n_total, 8), dtype=np.uint8)
+    # Honest families: 2-3 members of one community sharing a device (hard negative).
+    if family_share > 0 and n_honest >= 3:
+        order = np.argsort(community[:n_honest] * n_honest + rng.permutation(n_honest))
+        n_slots = n_honest // 3
+        n_families = min(n_slots, round(family_share * n_honest / 2.4))
+        slots = np.sort(rng.choice(n_slots, size=n_families, replace=False)) * 3
+        head = order[slots]
+        for off, keep_p in ((1, 1.0), (2, 0.4)):
+            other = order[slots + off]
+            ok = (community[other] == community[head]) & (rng.random(n_families) < keep_p)
+            device[other[ok]] = device[head[ok]]
+    # Farm referees: a few shared phones and devices among them.
+    for acc in farms:
+        referees = acc[1:]
+        m = len(referees)
+        n_dev = max(1, min(m // 2, round(m / 5)))
+        n_phone = max(1, min(m // 2, round(m / 6)))
+        device[referees] = device[referees[:n_dev]][rng.permutation(np.arange(m) % n_dev)]
+        phone[referees] = phone[referees[:n_phone]][rng.permutation(np.arange(m) % n_phone)]
+    return phone, device
+
+
+def _redemptions(
+    rng: np.random.Generator,
+    s: _Sessions,
+    n_total: int,
+    is_fraud: BoolArray,
+    community: IntArray,
+    n_merchants: int,
+    redeem_share: float,
+    t1: int,
+) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+    """Member, merchant, credits and time of each redemption (balance never negative)."""
+    earn = np.flatnonzero(s.status == _CONFIRMED)
+    helper, ts, hours = s.helper[earn], s.ts[earn], s.hours[earn]
+    order = np.lexsort((ts, helper))
+    helper, ts, hours = helper[order], ts[order], hours[order]
+    earned = np.bincount(helper, weights=hours, minlength=n_total)
+    counts = np.bincount(helper, minlength=n_total).astype(np.int64)
+    group_end = np.cumsum(counts)
+    cum = np.cumsum(hours)
+    cum_before = np.concatenate([[0.0], cum])[group_end - counts]
+    cum_in = cum - np.repeat(cum_before, counts)
+
+    redeems = (earned >= 1.0) & (rng.random(n_total) < np.where(is_fraud, 0.95, redeem_share))
+    share = np.where(is_fraud, rng.beta(8.0, 2.0, n_total), rng.beta(2.0, 3.0, n_total))
+    target = np.where(redeems, share * earned, 0.0)
+    k = np.where(redeems, np.maximum(1, rng.poisson(target / 3.5)), 0).astype(np.int64)
+    member = np.repeat(np.arange(n_total, dtype=np.int64), k)
+    credits = _REDEEM_SIZES[_weighted_choice(rng, _REDEEM_SIZES_W, len(member))]
+    csum = np.cumsum(credits)
+    spent_before = np.concatenate([[0.0], csum])[np.cumsum(k) - k]
+    cum_spent = csum - np.repeat(spent_before, k)
+    # Tolerance: fractional fraud hours make float sums inexact.
+    keep = cum_spent <= earned[member] - 1e-6
+    member, credits, cum_spent = member[keep], credits[keep], cum_spent[keep]
+
+    # First moment the member's confirmed earnings cover the cumulative spend.
+    big = float(earned.max()) + 1.0
+    keys = helper * big + cum_in
+    reach = np.searchsorted(keys, member * big + cum_spent, side="left")
+    reach = np.minimum(reach, group_end[member] - 1)
+    fraud_m = is_fraud[member]
+    delay = (
+        np.where(
+            fraud_m, rng.exponential(2 * DAY, len(member)), rng.exponential(25 * DAY, len(member))
+        ).astype(np.int64)
+        + 10 * MINUTE
+    )
+    when = ts[reach] + delay
+    when = _daytime(rng, when, when, t1, first_hour=8, last_hour=21, step=MINUTE)
+    # Non-decreasing per member so the running balance never goes negative.
+    span = int(when.max()) + 1 if len(when) else 1
+    when = np.maximum.accumulate(when + member * span) - member * span
+    keep = when <= t1
+    member, credits, when = member[keep], credits[keep], when[keep]
+
+    home = rng.integers(0, n_merchants, (int(community.max()) + 1, 2))
+    popular = _weighted_choice(
+        rng, 1.0 / (np.arange(n_merchants, dtype=np.float64) + 2.0), len(member)
+    )
+    local = home[community[member], rng.integers(0, 2, len(member))]
+    merchant = np.where(rng.random(len(member)) < 0.7, local, popular).astype(np.int64)
+    return member, merchant, credits, when
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def _to_frame(columns: dict[str, pa.Array], names: tuple[str, ...]) -> pd.DataFrame:
+    assert tuple(columns) == names, "column order must follow SCHEMA.md"
+    table = pa.table(columns)
+    mapping = {pa.int64(): pd.Int64Dtype()}
+    return cast(pd.DataFrame, table.to_pandas(types_mapper=mapping.get))
+
+
+def _width(n: int, minimum: int) -> int:
+    return max(minimum, len(str(max(n, 1))))
+
+
+def generate(params: GeneratorParams) -> GeneratedDataset:
+    """Generate a synthetic time bank with planted fraud groups and their ground truth.
+
+    Parameters
+    ----------
+    params : GeneratorParams
+        Size, seed, time window and planting knobs. ``None`` fields are resolved from
+        ``params.members`` (see `GeneratorParams.resolved`).
+
+    Returns
+    -------
+    GeneratedDataset
+        ``members``, ``sessions``, ``referrals`` and ``redemptions`` frames with the columns of
+        SCHEMA.md, ``truth`` (one `PlantedGroup` per planted group) and the resolved params.
+
+    Examples
+    --------
+    >>> ds = generate(GeneratorParams(members=1000, seed=7))
+    >>> list(ds.sessions.columns)[:4]
+    ['session_id', 'helper_id', 'recipient_id', 'started_at']
+    >>> sorted({g.kind for g in ds.truth})
+    ['honest_circle', 'loop', 'pair', 'sybil_farm']
+    """
+    p = params.resolved()
+    assert p.communities is not None
+    assert p.merchants is not None
+    assert p.honest_circles is not None
+    t0, t1 = _parse_time(p.start, "start"), _parse_time(p.end, "end")
+    # One independent stream per stage, so e.g. the camouflage knob leaves honest rows alone.
+    (
+        rng_size,
+        rng_plan,
+        rng_join,
+        rng_ref,
+        rng_traits,
+        rng_sess,
+        rng_circle,
+        rng_camo,
+        rng_ids,
+        rng_redeem,
+    ) = (np.random.default_rng(s) for s in np.random.SeedSequence(p.seed).spawn(10))
+
+    # Planted fraud is sized first: honest members are whatever remains.
+    loop_sizes, farm_sizes = _group_sizes(rng_size, p)
+    assert p.pairs is not None
+    n_fraud = int(loop_sizes.sum() + 2 * p.pairs + farm_sizes.sum())
+    n_honest = p.members - n_fraud
+
+    joined_h = _honest_join_times(rng_join, n_honest, t0, t1)
+    activated_h, active_h = _activation(rng_join, joined_h, p.activation_rate, t1)
+    parent, _ = _referral_forest(rng_ref, joined_h, active_h, p.referral_share, t0, t1)
+    community_h = _communities(rng_ref, parent, p.communities)
+    fraud = _plant_fraud(rng_plan, p, loop_sizes, farm_sizes, joined_h, community_h, t0, t1)
+
+    fraud_comm = np.concatenate(
+        [
+            np.full(len(m), c, dtype=np.int64)
+            for m, c in zip(fraud.members, fraud.community, strict=True)
+        ]
+        or [np.zeros(0, np.int64)]
+    )
+    fraud_joined = np.zeros(n_fraud, dtype=np.int64)
+    fraud_activated = np.zeros(n_fraud, dtype=np.int64)
+    for acc, joined, activated in zip(fraud.members, fraud.joined, fraud.activated, strict=True):
+        # Loop members are listed in cycle order; joined/activated follow account order.
+        block = np.sort(acc) - n_honest
+        fraud_joined[block] = joined
+        fraud_activated[block] = activated
+    pop = _Population(
+        joined=np.concatenate([joined_h, fraud_joined]),
+        activated=np.concatenate([activated_h, fraud_activated]),
+        is_active=np.concatenate([active_h, np.ones(n_fraud, dtype=bool)]),
+        community=np.concatenate([community_h, fraud_comm]),
+        referrer=np.concatenate([parent, np.full(n_fraud, -1, dtype=np.int64)]),
+    )
+    for referrer, referred in fraud.referrals:
+        pop.referrer[referred] = referrer
+
+    traits = _honest_traits(rng_traits, pop, n_honest, t1)
+    eff_h = np.where(active_h, activated_h, joined_h)
+    local = _CommunitySampler(community_h, eff_h, traits.activity, p.communities)
+    anywhere = _CommunitySampler(np.zeros(n_honest, np.int64), eff_h, traits.activity, 1)
+    honest = _honest_sessions(
+        rng_sess, pop, traits, local, anywhere, round(p.sessions_per_member * n_honest), t1
+    )
+    circle_members, circle_sessions = _plant_circles(
+        rng_circle, p, pop, traits, n_honest, len(fraud.kinds), t0, t1
+    )
+    camo_accounts = np.concatenate(
+        [m if k != "sybil_farm" else m[:1] for m, k in zip(fraud.members, fraud.kinds, strict=True)]
+        or [np.zeros(0, np.int64)]
+    )
+    camo = _camouflage(
+        rng_camo, np.sort(camo_accounts), pop, traits, local, anywhere, p.camouflage, t1
+    )
+    sessions = _Sessions.concat([honest, *fraud.sessions, *circle_sessions, camo])
+    del honest, camo, local, anywhere  # the 10M-row parts are copied into `sessions`
+
+    circle_kinds: list[GroupKind] = ["honest_circle"] * len(circle_members)
+    kinds = [*fraud.kinds, *circle_kinds]
+    group_members = [*fraud.members, *circle_members]
+
+    # Ids follow registration / start order, so planted rows interleave with honest ones.
+    n_total = p.members
+    member_order = np.argsort(pop.joined, kind="stable")
+    rank = np.empty(n_total, dtype=np.int64)
+    rank[member_order] = np.arange(n_total)
+    member_ids = _prefixed_ids("m", rank + 1, _width(n_total, 6))
+    session_order = np.argsort(sessions.ts, kind="stable")
+    n_sessions = len(session_order)
+    session_rank = np.empty(n_sessions, dtype=np.int64)
+    session_rank[session_order] = np.arange(n_sessions)
+    session_ids = _prefixed_ids("s", session_rank + 1, _width(n_sessions, 7))
+
+    farms = [m for m, k in zip(fraud.members, fraud.kinds, strict=True) if k == "sybil_farm"]
+    phone, device = _identifiers(rng_ids, n_total, n_honest, pop.community, p.family_share, farms)
+    names = _chinese_names(rng_ids, n_total)
+
+    mo = pa.array(member_order)
+    comm_ids = _prefixed_ids("c", pop.community + 1, _width(p.communities, 3))
+    members_df = _to_frame(
+        {
+            "member_id": member_ids.take(mo),
+            "joined_at": _iso_strings(pop.joined[member_order]),
+            "community_id": comm_ids.take(mo),
+            "activated_at": _iso_strings(pop.activated[member_order], pop.is_active[member_order]),
+            "display_name": names.take(mo),
+            "phone_hash": _hex_strings(phone[member_order]),
+            "device_id": _hex_strings(device[member_order]),
+        },
+        MEMBER_COLUMNS,
+    )
+
+    so = session_order
+    rating = sessions.rating[so]
+    sessions_df = _to_frame(
+        {
+            "session_id": session_ids.take(pa.array(so)),
+            "helper_id": member_ids.take(pa.array(sessions.helper[so])),
+            "recipient_id": member_ids.take(pa.array(sessions.recipient[so])),
+            "started_at": _iso_strings(sessions.ts[so]),
+            "hours": pa.array(sessions.hours[so]),
+            "service": pa.array(SERVICES).take(pa.array(sessions.service[so])),
+            "rating": pa.array(rating, mask=rating == _NULL_RATING, type=pa.int64()),
+            "status": pa.array(STATUSES).take(pa.array(sessions.status[so])),
+        },
+        SESSION_COLUMNS,
+    )
+
+    referee = np.flatnonzero(pop.referrer >= 0)
+    referee = referee[np.argsort(rank[referee], kind="stable")]
+    referrals_df = _to_frame(
+        {
+            "referrer_id": member_ids.take(pa.array(pop.referrer[referee])),
+            "referee_id": member_ids.take(pa.array(referee)),
+            "referred_at": _iso_strings(pop.joined[referee]),
+        },
+        REFERRAL_COLUMNS,
+    )
+
+    is_fraud = np.zeros(n_total, dtype=bool)
+    is_fraud[n_honest:] = True
+    r_member, r_merchant, r_credits, r_when = _redemptions(
+        rng_redeem, sessions, n_total, is_fraud, pop.community, p.merchants, p.redeem_share, t1
+    )
+    r_order = np.argsort(r_when, kind="stable")
+    redemptions_df = _to_frame(
+        {
+            "redemption_id": _prefixed_ids(
+                "r", np.arange(1, len(r_order) + 1, dtype=np.int64), _width(len(r_order), 6)
+            ),
+            "member_id": member_ids.take(pa.array(r_member[r_order])),
+            "merchant_id": _prefixed_ids("mer", r_merchant[r_order] + 1, _width(p.merchants, 3)),
+            "credits": pa.array(r_credits[r_order]),
+            "redeemed_at": _iso_strings(r_when[r_order]),
+        },
+        REDEMPTION_COLUMNS,
+    )
+
+    truth: list[PlantedGroup] = []
+    counters: dict[str, int] = {}
+    width = _width(max(p.loops or 0, p.pairs or 0, p.sybil_farms or 0, p.honest_circles), 3)
+    member_id_list = member_ids.to_numpy(zero_copy_only=False)
+    session_group = sessions.group
+    planted_idx = np.flatnonzero(session_group >= 0)
+    planted_idx = planted_idx[np.lexsort((session_rank[planted_idx], session_group[planted_idx]))]
+    bounds = np.searchsorted(session_group[planted_idx], np.arange(len(kinds) + 1), side="left")
+    session_id_list = session_ids.take(pa.array(planted_idx)).to_pylist()
+    for g, (kind, acc) in enumerate(zip(kinds, group_members, strict=True)):
+        counters[kind] = counters.get(kind, 0) + 1
+        truth.append(
+            PlantedGroup(
+                group_id=f"{kind}-{counters[kind]:0{width}d}",
+                kind=kind,
+                members=tuple(str(x) for x in member_id_list[acc]),
+                session_ids=tuple(session_id_list[int(bounds[g]) : int(bounds[g + 1])]),
+            )
+        )
+    return GeneratedDataset(
+        members=members_df,
+        sessions=sessions_df,
+        referrals=referrals_df,
+        redemptions=redemptions_df,
+        truth=truth,
+        params=p,
+    )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    header = (",".join(str(c) for c in frame.columns) + "\n").encode("utf-8")
+    try:
+        with path.open("wb") as fh:
+            fh.write(header)
+            pa_csv.write_csv(
+                table,
+                fh,
+                write_options=pa_csv.WriteOptions(include_header=False, quoting_style="none"),
+            )
+    except pa.ArrowInvalid:
+        # A value holds a comma, quote or newline: fall back to quoting strings.
+        pa_csv.write_csv(table, str(path))
+
+
+def write_dataset(dataset: GeneratedDataset, out_dir: Path) -> dict[str, Path]:
+    """Write the four CSV tables and ``truth.json`` into ``out_dir`` (created if missing).
+
+    CSVs are UTF-8 with a header row and no index; missing optional values are empty fields.
+    ``truth.json`` is ``{"params": {...}, "groups": [{"group_id", "kind", "members",
+    "session_ids"}, ...]}`` with the resolved parameters.
+
+    Parameters
+    ----------
+    dataset : GeneratedDataset
+        Output of `generate`.
+    out_dir : Path
+        Target folder.
+
+    Returns
+    -------
+    dict of str to Path
+        Paths keyed ``members``, ``sessions``, ``referrals``, ``redemptions`` and ``truth``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    tables = {
+        "members": dataset.members,
+        "sessions": dataset.sessions,
+        "referrals": dataset.referrals,
+        "redemptions": dataset.redemptions,
+    }
+    for name, frame in tables.items():
+        paths[name] = out_dir / f"{name}.csv"
+        _write_csv(frame, paths[name])
+    truth = {
+        "params": dataset.params.to_dict(),
+        "groups": [
+            {
+                "group_id": g.group_id,
+                "kind": g.kind,
+                "members": list(g.members),
+                "session_ids": list(g.session_ids),
+            }
+            for g in dataset.truth
+        ],
+    }
+    paths["truth"] = out_dir / "truth.json"
+    paths["truth"].write_text(json.dumps(truth, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    return paths
