@@ -1,0 +1,1 @@
+"""HTTP API over the analytics (FastAPI): arrives with issue #6."""

@@ -1,0 +1,142 @@
+"""The ``timebank`` command end to end, through typer's runner (same process, real files)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from graph.cli import app
+from tests.conftest import GOOD, WriteDataset
+
+runner = CliRunner()
+
+
+def timebank(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("command", ["ingest", "stats", "analyze", "generate", "demo"])
+def test_every_command_has_help(command: str) -> None:
+    code, output = timebank(command, "--help")
+    assert code == 0
+    assert len(output.strip().splitlines()) > 3
+    commands = {c.name or c.callback.__name__: c for c in app.registered_commands}  # type: ignore[union-attr]
+    assert commands[command].callback.__doc__  # type: ignore[union-attr]
+
+
+def test_ingest_then_stats(write_dataset: WriteDataset, tmp_path: Path) -> None:
+    store = tmp_path / "tb.db"
+    code, output = timebank("ingest", write_dataset(), "--store", store)
+    assert code == 0, output
+    code, output = timebank("stats", "--store", store, "--json")
+    assert code == 0
+    assert json.loads(output) == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
+    code, _ = timebank("ingest", write_dataset(), "--store", store)
+    assert code == 0, "re-ingesting the same data is not an error"
+    _, again = timebank("stats", "--store", store, "--json")
+    assert json.loads(again) == json.loads(output)
+
+
+def test_rejected_rows_exit_1_and_are_written(write_dataset: WriteDataset, tmp_path: Path) -> None:
+    sessions = GOOD["sessions"] + "s9,m1,m1,2025-02-01,1,,,\ns10,m1,m2,2025-02-01,30,,,\n"
+    rejects = tmp_path / "rejects.csv"
+    code, output = timebank(
+        "ingest",
+        write_dataset(sessions=sessions),
+        "--store",
+        tmp_path / "tb.db",
+        "--rejects",
+        rejects,
+    )
+    assert code == 1
+    assert "2 rows rejected" in output
+    table = pd.read_csv(rejects)
+    assert list(table.columns) == ["file", "line", "column", "value", "reason"]
+    assert table[["line", "column"]].to_numpy().tolist() == [[6, "recipient_id"], [7, "hours"]]
+    _, stats = timebank("stats", "--store", tmp_path / "tb.db", "--json")
+    assert json.loads(stats)["sessions"] == 4
+
+
+def test_unreadable_input_exits_2_without_a_traceback(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    code, output = timebank("ingest", tmp_path / "nowhere", "--store", tmp_path / "tb.db")
+    assert code == 2
+    assert "not a dataset folder" in output
+    assert "Traceback" not in output
+    code, output = timebank("ingest", write_dataset(encoding="gbk"), "--store", tmp_path / "tb.db")
+    assert code == 2
+    assert "--encoding gbk" in output
+    code, _ = timebank(
+        "ingest", write_dataset(encoding="gbk"), "--store", tmp_path / "tb.db", "--encoding", "gbk"
+    )
+    assert code == 0
+    code, output = timebank("ingest", "--store", tmp_path / "tb.db")
+    assert code == 2, "a usage error"
+
+
+def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Path) -> None:
+    folder = write_dataset()
+    code, output = timebank("analyze", folder, "--out", tmp_path / "a")
+    assert code == 0, output
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["counts"] == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
+    assert set(summary["seconds"]) >= {"ingest", "snapshot", "growth", "write"}
+    growth_from_folder = pd.read_csv(tmp_path / "a" / "growth.csv")
+
+    store = tmp_path / "tb.db"
+    timebank("ingest", folder, "--store", store)
+    code, _ = timebank("analyze", "--store", store, "--out", tmp_path / "b")
+    assert code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "growth.csv"), growth_from_folder)
+
+    code, _ = timebank(
+        "analyze", "--store", store, "--out", tmp_path / "c", "--as-of", "2025-01-31"
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["counts"]["members"] == 3
+    assert summary["as_of"].startswith("2025-01-31")
+
+    assert timebank("analyze", folder, "--store", store)[0] == 2
+    assert timebank("analyze", "--out", tmp_path / "d")[0] == 2
+    assert timebank("analyze", "--store", store, "--as-of", "someday")[0] == 2
+
+
+def test_analyze_reports_rejects_but_still_writes(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    sessions = GOOD["sessions"] + "s9,m1,m1,2025-02-01,1,,,\n"
+    code, _ = timebank("analyze", write_dataset(sessions=sessions), "--out", tmp_path / "a")
+    assert code == 1
+    assert (tmp_path / "a" / "growth.csv").exists()
+    assert len(pd.read_csv(tmp_path / "a" / "rejects.csv")) == 1
+
+
+def test_generate_is_reproducible(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        code, output = timebank("generate", "--members", 800, "--seed", 3, "--out", tmp_path / name)
+        assert code == 0, output
+    for file in ("members.csv", "sessions.csv", "referrals.csv", "redemptions.csv", "truth.json"):
+        assert (tmp_path / "one" / file).read_bytes() == (tmp_path / "two" / file).read_bytes()
+    code, _ = timebank("ingest", tmp_path / "one", "--store", tmp_path / "tb.db")
+    assert code == 0, "generated data passes validation"
+
+
+def test_demo_writes_an_offline_report(tmp_path: Path) -> None:
+    code, output = timebank("demo", "--out", tmp_path / "demo", "--members", 600)
+    assert code == 0, output
+    page = Path(re.search(r"Report: (\S+)", output).group(1))  # type: ignore[union-attr]
+    html = page.read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in html
+    assert "Referral fan-out" in html
+    assert not re.search(r"<script[^>]+src=", html), "no script is fetched from the network"
+    assert (tmp_path / "demo" / "analysis" / "growth.csv").exists()
