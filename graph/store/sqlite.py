@@ -243,13 +243,20 @@ class SqliteStore:
     ) -> dict[TableName, WriteResult]:
         results: dict[TableName, WriteResult] = {}
         with self._transaction():
-            for table in COUNTED_TABLES:
+            if "members" in tables:
+                results["members"] = self._write_table("members", tables["members"], None, progress)
+            member_keys = self._member_keys()
+            for table in COUNTED_TABLES[1:]:
                 if table in tables:
-                    results[table] = self._write_table(table, tables[table], progress)
+                    results[table] = self._write_table(table, tables[table], member_keys, progress)
         return results
 
     def _write_table(
-        self, table: TableName, frame: pd.DataFrame, progress: Progress | None
+        self,
+        table: TableName,
+        frame: pd.DataFrame,
+        member_keys: pd.Series | None,
+        progress: Progress | None,
     ) -> WriteResult:
         """Insert rows with new keys; compare rows with stored keys and report differences.
 
@@ -259,7 +266,8 @@ class SqliteStore:
         columns = _canonical_columns(table)
         stored = {column: _python_values(frame[column]) for column in columns}
         for column in MEMBER_REFERENCES[table]:
-            stored[column] = self._member_keys(frame[column]).tolist()
+            assert member_keys is not None, "members are written before what refers to them"
+            stored[column] = self._resolve(member_keys, frame[column]).tolist()
         key = TABLES[table].key
         existing = self._existing(table, _stored_column(key, table), stored[key])
         conflicts = self._conflicts(table, frame, existing)
@@ -278,16 +286,21 @@ class SqliteStore:
         unchanged = int(existing.sum()) - len(conflicts)
         return WriteResult(len(new), unchanged, conflicts)
 
-    def _member_keys(self, member_ids: pd.Series) -> np.ndarray:
-        """Surrogate keys of members (who must be stored: validation made sure)."""
+    def _member_keys(self) -> pd.Series:
+        """Every stored member's surrogate key, indexed by member_id."""
         pairs = self._db.execute("SELECT member_id, idx FROM members").fetchall()
-        known = pd.Index([member_id for member_id, _ in pairs], dtype=object)
-        keys = np.array([idx for _, idx in pairs], dtype=np.int64)
-        positions = known.get_indexer(member_ids.to_numpy(dtype=object))
+        return pd.Series(
+            np.array([idx for _, idx in pairs], dtype=np.int64),
+            index=pd.Index([member_id for member_id, _ in pairs], dtype=object),
+        )
+
+    def _resolve(self, member_keys: pd.Series, member_ids: pd.Series) -> np.ndarray:
+        """Surrogate keys of members, who must be stored (validation made sure)."""
+        positions = member_keys.index.get_indexer(pd.Index(member_ids.to_numpy(dtype=object)))
         if (positions < 0).any():
             missing = member_ids[positions < 0].iloc[0]
             raise StoreError(f"{self._path}: member {missing!r} is not stored")
-        found: np.ndarray = keys[positions]
+        found: np.ndarray = member_keys.to_numpy()[positions]
         return found
 
     def _existing(self, table: TableName, key_column: str, keys: list[Any]) -> np.ndarray:
