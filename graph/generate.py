@@ -769,26 +769,36 @@ class _Planted:
     referrals: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     sessions: list[_Sessions] = dataclasses.field(default_factory=list)
 
-
-def _fraud_block(
-    helper: IntArray,
-    recipient: IntArray,
-    ts: IntArray,
-    hours: FloatArray,
-    service: IntArray,
-    group: int,
-) -> _Sessions:
-    n = len(ts)
-    return _Sessions(
-        helper=helper,
-        recipient=recipient,
-        ts=ts,
-        hours=hours,
-        service=service,
-        rating=np.full(n, 10, dtype=np.int64),
-        status=np.full(n, _CONFIRMED, dtype=np.int64),
-        group=np.full(n, group, dtype=np.int64),
-    )
+    def add_group(
+        self,
+        kind: GroupKind,
+        accounts: IntArray,
+        joined: IntArray,
+        activated: IntArray,
+        community: int,
+        sessions: tuple[IntArray, IntArray, IntArray, FloatArray, IntArray],
+    ) -> None:
+        """Record one planted group; its sessions (helper, recipient, time, hours, service)
+        are all confirmed and rated 10, as colluders rate each other."""
+        helper, recipient, ts, hours, service = sessions
+        n = len(ts)
+        self.sessions.append(
+            _Sessions(
+                helper=helper,
+                recipient=recipient,
+                ts=ts,
+                hours=hours,
+                service=service,
+                rating=np.full(n, 10, dtype=np.int64),
+                status=np.full(n, _CONFIRMED, dtype=np.int64),
+                group=np.full(n, len(self.kinds), dtype=np.int64),
+            )
+        )
+        self.kinds.append(kind)
+        self.members.append(accounts)
+        self.joined.append(joined)
+        self.activated.append(activated)
+        self.community.append(community)
 
 
 def _group_sizes(rng: np.random.Generator, p: GeneratorParams) -> tuple[IntArray, IntArray]:
@@ -833,7 +843,6 @@ def _plant_fraud(
 
     # Loops: 3-6 brand-new accounts cycling hours for a few weeks.
     for k_loop in loop_sizes:
-        g = len(out.kinds)
         k = int(k_loop)
         acc = new_accounts(k)
         anchor = int(rng.integers(recent_lo, recent_hi))
@@ -848,25 +857,24 @@ def _plant_fraud(
         e_idx = np.tile(np.arange(k), rounds)
         ts = start + r_idx * (duration // rounds) + e_idx * gap + rng.integers(0, HOUR, len(r_idx))
         n = len(ts)
-        out.kinds.append("loop")
-        out.members.append(cycle)
-        out.joined.append(joined)
-        out.activated.append(activated)
-        out.community.append(pick_community())
-        out.sessions.append(
-            _fraud_block(
+        community = pick_community()
+        out.add_group(
+            "loop",
+            cycle,
+            joined,
+            activated,
+            community,
+            (
                 cycle[e_idx],
                 cycle[(e_idx + 1) % k],
                 np.minimum(ts, t1),
                 _fraud_hours(rng, p.fraud_hours, n),
                 services(n),
-                g,
-            )
+            ),
         )
 
     # Pairs: two new accounts swapping large hours back and forth within days.
     for _ in range(p.pairs):
-        g = len(out.kinds)
         acc = new_accounts(2)
         anchor = int(rng.integers(recent_lo, recent_hi))
         joined = anchor + np.sort(rng.integers(0, 2 * DAY, 2))
@@ -883,25 +891,24 @@ def _plant_fraud(
             + rng.integers(0, 30 * MINUTE, len(r_idx))
         )
         n = len(ts)
-        out.kinds.append("pair")
-        out.members.append(acc)
-        out.joined.append(joined)
-        out.activated.append(activated)
-        out.community.append(pick_community())
-        out.sessions.append(
-            _fraud_block(
+        community = pick_community()
+        out.add_group(
+            "pair",
+            acc,
+            joined,
+            activated,
+            community,
+            (
                 acc[d_idx],
                 acc[1 - d_idx],
                 np.minimum(ts, t1),
                 _fraud_hours(rng, p.fraud_hours, n),
                 services(n),
-                g,
-            )
+            ),
         )
 
     # Sybil farms: a recruiter and a burst of fake referees trading only inside the farm.
     for farm_size in farm_sizes:
-        g = len(out.kinds)
         size = int(farm_size)
         acc = new_accounts(size)
         recruiter, referees = acc[0], acc[1:]
@@ -931,20 +938,20 @@ def _plant_fraud(
         helper = np.where(peer, a, np.where(up, a, recruiter))
         recipient = np.where(peer, b, np.where(up, recruiter, a))
         ts = start + rng.integers(0, duration, n)
-        out.kinds.append("sybil_farm")
-        out.members.append(acc)
-        out.joined.append(joined)
-        out.activated.append(activated)
-        out.community.append(pick_community())
-        out.sessions.append(
-            _fraud_block(
+        community = pick_community()
+        out.add_group(
+            "sybil_farm",
+            acc,
+            joined,
+            activated,
+            community,
+            (
                 helper,
                 recipient,
                 np.minimum(ts, t1),
                 _fraud_hours(rng, p.fraud_hours, n),
                 services(n),
-                g,
-            )
+            ),
         )
     return out
 
