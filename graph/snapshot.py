@@ -7,7 +7,9 @@ those into the snapshot's store-independent numbering (members in ``member_id`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,24 +21,26 @@ __all__ = ["StoreColumns", "build_snapshot"]
 
 @dataclass(frozen=True)
 class StoreColumns:
-    """Raw columns from a store; times in Unix seconds, missing times as ``NaT``'s int64.
+    """Raw columns from a store (name → array-like, not DataFrames: no block copies).
+
+    Times are Unix seconds, a missing time ``NaT``'s int64.
 
     - members: ``key``, ``member_id``, ``joined_at``, ``activated_at``, ``community_id``,
       ``display_name``, ``phone_hash``, ``device_id``
     - sessions: ``session_id``, ``helper_key``, ``recipient_key``, ``started_at``, ``hours``,
-      ``service``, ``rating`` (float, NaN = none), ``status_code`` (index into
+      ``service`` (categorical), ``rating`` (float, NaN = none), ``status_code`` (index into
       :data:`~graph.model.SESSION_STATUSES`)
     - referrals: ``referrer_key``, ``referee_key``, ``referred_at``
     - redemptions: ``redemption_id``, ``member_key``, ``merchant_id``, ``credits``, ``redeemed_at``
     """
 
-    members: pd.DataFrame
-    sessions: pd.DataFrame
-    referrals: pd.DataFrame
-    redemptions: pd.DataFrame
+    members: Mapping[str, Any]
+    sessions: Mapping[str, Any]
+    referrals: Mapping[str, Any]
+    redemptions: Mapping[str, Any]
 
 
-def _seconds(values: pd.Series | np.ndarray) -> np.ndarray:
+def _seconds(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.int64).astype("datetime64[s]")
 
 
@@ -50,26 +54,28 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
 
     raw = columns.members
     joined = _seconds(raw["joined_at"])
-    keep = joined <= limit if limit is not None else np.ones(len(raw), dtype=bool)
-    order = np.flatnonzero(keep)[np.argsort(raw["member_id"].to_numpy()[keep], kind="stable")]
+    keep = joined <= limit if limit is not None else np.ones(len(joined), dtype=bool)
+    order = np.flatnonzero(keep)[np.argsort(np.asarray(raw["member_id"])[keep], kind="stable")]
     activated = _seconds(raw["activated_at"])[order]
     if limit is not None:
         activated[activated > limit] = np.datetime64("NaT")
     members = pd.DataFrame(
         {
-            "member_id": pd.array(raw["member_id"].to_numpy()[order], dtype="str"),
+            "member_id": pd.array(np.asarray(raw["member_id"])[order], dtype="str"),
             "joined_at": joined[order],
             "activated_at": activated,
-            "community_id": pd.Categorical(raw["community_id"].to_numpy()[order]),
-            "display_name": pd.array(raw["display_name"].to_numpy()[order], dtype="str"),
-            "phone_hash": pd.Categorical(raw["phone_hash"].to_numpy()[order]),
-            "device_id": pd.Categorical(raw["device_id"].to_numpy()[order]),
+            "community_id": pd.Categorical(np.asarray(raw["community_id"])[order]),
+            "display_name": pd.array(np.asarray(raw["display_name"])[order], dtype="str"),
+            "phone_hash": pd.Categorical(np.asarray(raw["phone_hash"])[order]),
+            "device_id": pd.Categorical(np.asarray(raw["device_id"])[order]),
         }
     )
-    number = pd.Index(raw["key"].to_numpy()[order])
+    number = pd.Index(np.asarray(raw["key"], dtype=np.int64)[order])
 
-    def members_of(keys: pd.Series) -> np.ndarray:
-        positions: np.ndarray = number.get_indexer(keys.to_numpy()).astype(np.int32)
+    def members_of(keys: Any) -> np.ndarray:
+        positions: np.ndarray = number.get_indexer(
+            pd.Index(np.asarray(keys, dtype=np.int64))
+        ).astype(np.int32)
         return positions
 
     def present(times: np.ndarray, *member_columns: np.ndarray) -> np.ndarray:
@@ -86,15 +92,15 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
     by_time = np.flatnonzero(kept)[np.argsort(started[kept], kind="stable")]
     sessions = pd.DataFrame(
         {
-            "session_id": pd.array(raw_sessions["session_id"].to_numpy()[by_time], dtype="str"),
+            "session_id": pd.array(np.asarray(raw_sessions["session_id"])[by_time], dtype="str"),
             "helper": helper[by_time],
             "recipient": recipient[by_time],
             "started_at": started[by_time],
-            "hours": raw_sessions["hours"].to_numpy(dtype=np.float64)[by_time],
-            "service": pd.Categorical(raw_sessions["service"].to_numpy()[by_time]),
-            "rating": raw_sessions["rating"].to_numpy(dtype=np.float32)[by_time],
+            "hours": np.asarray(raw_sessions["hours"], dtype=np.float64)[by_time],
+            "service": pd.Categorical(raw_sessions["service"])[by_time],
+            "rating": np.asarray(raw_sessions["rating"], dtype=np.float32)[by_time],
             "status": pd.Categorical.from_codes(
-                raw_sessions["status_code"].to_numpy(dtype=np.int8)[by_time],
+                np.asarray(raw_sessions["status_code"], dtype=np.int8)[by_time],
                 categories=pd.Index(SESSION_STATUSES),
             ),
         }
@@ -117,11 +123,11 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
     redemptions = pd.DataFrame(
         {
             "redemption_id": pd.array(
-                raw_redemptions["redemption_id"].to_numpy()[by_time], dtype="str"
+                np.asarray(raw_redemptions["redemption_id"])[by_time], dtype="str"
             ),
             "member": member[by_time],
-            "merchant_id": pd.Categorical(raw_redemptions["merchant_id"].to_numpy()[by_time]),
-            "credits": raw_redemptions["credits"].to_numpy(dtype=np.float64)[by_time],
+            "merchant_id": pd.Categorical(np.asarray(raw_redemptions["merchant_id"])[by_time]),
+            "credits": np.asarray(raw_redemptions["credits"], dtype=np.float64)[by_time],
             "redeemed_at": redeemed[by_time],
         }
     )

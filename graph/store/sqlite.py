@@ -8,9 +8,10 @@ Each table has a ``<table>_v`` view showing it with member ids, the way it was i
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,72 +353,97 @@ class SqliteStore:
         self._db.execute("DROP TABLE temp.stage")
         return pd.DataFrame(found, columns=conflicts.columns) if found else conflicts
 
-    def _column(self, sql: str, dtype: type | str) -> np.ndarray:
-        return np.fromiter((value for (value,) in self._db.execute(sql)), dtype=dtype)
+    def _numbers(
+        self,
+        table: str,
+        expressions: dict[str, str],
+        order: str,
+        parameters: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Numeric columns of ``table`` read in one pass (as float64, exact below 2**53).
 
-    def _texts(self, sql: str) -> np.ndarray:
+        One query for all of them, flattened straight into numpy, is about twice as fast as a
+        query per column: SQLite walks the table once and Python builds one tuple per row.
+        """
+        sql = f"SELECT {', '.join(expressions.values())} FROM {table} ORDER BY {order}"
+        rows = self._db.execute(sql, parameters)
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64)
+        matrix = flat.reshape(-1, len(expressions))
+        return dict(zip(expressions, matrix.T, strict=True))
+
+    def _texts(self, table: str, column: str, order: str) -> np.ndarray:
+        sql = f"SELECT {column} FROM {table} ORDER BY {order}"
         return np.array([value for (value,) in self._db.execute(sql)], dtype=object)
 
+    def _coded(self, table: str, column: str) -> tuple[str, list[str]]:
+        """A SQL expression numbering the distinct values of a text column, and the values.
+
+        Few distinct values (services) travel as small integers instead of 10M strings.
+        """
+        values = sorted(
+            value
+            for (value,) in self._db.execute(f"SELECT DISTINCT {column} FROM {table}")
+            if value is not None
+        )
+        cases = " ".join(f"WHEN ? THEN {code}" for code in range(len(values)))
+        return (f"CASE {column} {cases} ELSE -1 END" if values else "-1"), values
+
     def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
+        # One read transaction: every column comes from the same state of the store, even
+        # while another connection ingests.
+        self._db.execute("BEGIN")
+        try:
+            columns = self._read_columns()
+        finally:
+            self._db.execute("COMMIT")
+        return build_snapshot(columns, as_of=as_of)
+
+    def _read_columns(self) -> StoreColumns:
+        members = self._numbers(
+            "members",
+            {
+                "key": "idx",
+                "joined_at": "joined_at",
+                "activated_at": f"ifnull(activated_at, {_NAT})",
+            },
+            "idx",
+        )
+        for column in ("member_id", "community_id", "display_name", "phone_hash", "device_id"):
+            members[column] = self._texts("members", column, "idx")
+
         status_code = " ".join(
             f"WHEN '{status}' THEN {code}" for code, status in enumerate(SESSION_STATUSES)
         )
-        members = pd.DataFrame(
+        service_code, services = self._coded("sessions", "service")
+        sessions = self._numbers(
+            "sessions",
             {
-                "key": self._column("SELECT idx FROM members ORDER BY idx", np.int64),
-                "member_id": self._texts("SELECT member_id FROM members ORDER BY idx"),
-                "joined_at": self._column("SELECT joined_at FROM members ORDER BY idx", np.int64),
-                "activated_at": self._column(
-                    f"SELECT ifnull(activated_at, {_NAT}) FROM members ORDER BY idx", np.int64
-                ),
-                **{
-                    column: self._texts(f"SELECT {column} FROM members ORDER BY idx")
-                    for column in ("community_id", "display_name", "phone_hash", "device_id")
-                },
-            }
+                "helper_key": "helper",
+                "recipient_key": "recipient",
+                "started_at": "started_at",
+                "hours": "hours",
+                "rating": "ifnull(rating, 127)",
+                "status_code": f"CASE status {status_code} END",
+                "service_code": service_code,
+            },
+            "idx",
+            services,
         )
-
-        def sessions_column(expression: str, dtype: type | str | None = None) -> np.ndarray:
-            sql = f"SELECT {expression} FROM sessions ORDER BY idx"
-            return self._texts(sql) if dtype is None else self._column(sql, dtype)
-
-        rating = sessions_column("ifnull(rating, 127)", np.int8).astype(np.float32)
-        rating[rating == 127] = np.nan
-        sessions = pd.DataFrame(
-            {
-                "session_id": sessions_column("session_id"),
-                "helper_key": sessions_column("helper", np.int64),
-                "recipient_key": sessions_column("recipient", np.int64),
-                "started_at": sessions_column("started_at", np.int64),
-                "hours": sessions_column("hours", np.float64),
-                "service": sessions_column("service"),
-                "rating": rating,
-                "status_code": sessions_column(f"CASE status {status_code} END", np.int8),
-            }
+        sessions["rating"] = np.where(sessions["rating"] == 127, np.nan, sessions["rating"])
+        sessions["session_id"] = self._texts("sessions", "session_id", "idx")
+        sessions["service"] = pd.Categorical.from_codes(
+            sessions.pop("service_code").astype(np.int64), categories=pd.Index(services)
         )
-        referrals = pd.DataFrame(
-            {
-                "referrer_key": self._column(
-                    "SELECT referrer FROM referrals ORDER BY referee", np.int64
-                ),
-                "referee_key": self._column(
-                    "SELECT referee FROM referrals ORDER BY referee", np.int64
-                ),
-                "referred_at": self._column(
-                    "SELECT referred_at FROM referrals ORDER BY referee", np.int64
-                ),
-            }
+        referrals = self._numbers(
+            "referrals",
+            {"referrer_key": "referrer", "referee_key": "referee", "referred_at": "referred_at"},
+            "referee",
         )
-        redemptions = pd.DataFrame(
-            {
-                "redemption_id": self._texts("SELECT redemption_id FROM redemptions ORDER BY idx"),
-                "member_key": self._column("SELECT member FROM redemptions ORDER BY idx", np.int64),
-                "merchant_id": self._texts("SELECT merchant_id FROM redemptions ORDER BY idx"),
-                "credits": self._column("SELECT credits FROM redemptions ORDER BY idx", np.float64),
-                "redeemed_at": self._column(
-                    "SELECT redeemed_at FROM redemptions ORDER BY idx", np.int64
-                ),
-            }
+        redemptions = self._numbers(
+            "redemptions",
+            {"member_key": "member", "credits": "credits", "redeemed_at": "redeemed_at"},
+            "idx",
         )
-        columns = StoreColumns(members, sessions, referrals, redemptions)
-        return build_snapshot(columns, as_of=as_of)
+        for column in ("redemption_id", "merchant_id"):
+            redemptions[column] = self._texts("redemptions", column, "idx")
+        return StoreColumns(members, sessions, referrals, redemptions)
