@@ -42,8 +42,8 @@ def _growth_figures(
     activity.add_trace(
         go.Scatter(x=month, y=overall["hours"], name="hours of help"), secondary_y=True
     )
-    activity.update_yaxes(title_text="sessions", secondary_y=False)
-    activity.update_yaxes(title_text="hours", secondary_y=True)
+    activity.update_yaxes(title_text="sessions", secondary_y=False, rangemode="tozero")
+    activity.update_yaxes(title_text="hours", secondary_y=True, rangemode="tozero")
 
     credits = go.Figure(
         [
