@@ -7,16 +7,24 @@ overwrites) a row whose key it already holds with other content.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from graph.model import Member, Snapshot
 from graph.schema import TableName
 
-__all__ = ["COUNTED_TABLES", "GraphStore", "Progress", "StoredState", "WriteResult"]
+__all__ = [
+    "COUNTED_TABLES",
+    "GraphStore",
+    "Progress",
+    "StoredState",
+    "WriteResult",
+    "find_conflicts",
+]
 
 #: ``progress(table, rows_done, rows_total)``, called as batches are written.
 Progress = Callable[[str, int, int], None]
@@ -52,6 +60,58 @@ class WriteResult:
     inserted: int
     unchanged: int
     conflicts: pd.DataFrame
+
+
+CONFLICT_COLUMNS = ["position", "column", "stored"]
+
+
+def _comparable(values: pd.Series) -> np.ndarray:
+    """Values as Python objects with None for missing, so 9 (Int64) equals 9 (int)."""
+    as_objects: np.ndarray = values.to_numpy(dtype=object, copy=True)
+    as_objects[pd.isna(as_objects)] = None
+    return as_objects
+
+
+def find_conflicts(
+    incoming: pd.DataFrame, stored: pd.DataFrame, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Incoming rows whose key is stored with other content, for :attr:`WriteResult.conflicts`.
+
+    Every backend finds the stored rows its own way and hands them here, so "the same row"
+    means the same thing in every store.
+
+    Parameters
+    ----------
+    incoming
+        The canonical rows being written.
+    stored
+        For incoming rows whose key is already stored: ``position`` (row in ``incoming``) and
+        the stored canonical ``columns``.
+    """
+    if stored.empty:
+        return pd.DataFrame(columns=CONFLICT_COLUMNS)
+    positions = stored["position"].to_numpy(dtype=np.int64)
+    first_column = np.full(len(stored), None, dtype=object)
+    stored_value = np.full(len(stored), None, dtype=object)
+    for column in columns:
+        new = _comparable(incoming[column].iloc[positions])
+        old = _comparable(stored[column])
+        same = np.array([a == b for a, b in zip(new, old, strict=True)], dtype=bool)
+        differs = ~same & (first_column == None)  # noqa: E711 - elementwise on an object array
+        first_column[differs] = column
+        stored_value[differs] = [None if v is None else str(v) for v in old[differs]]
+    conflicting = first_column != None  # noqa: E711
+    return (
+        pd.DataFrame(
+            {
+                "position": positions[conflicting],
+                "column": first_column[conflicting],
+                "stored": stored_value[conflicting],
+            }
+        )
+        .sort_values("position")
+        .reset_index(drop=True)
+    )
 
 
 @runtime_checkable

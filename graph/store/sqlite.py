@@ -24,7 +24,13 @@ from graph.errors import StoreError
 from graph.model import SESSION_STATUSES, Member, Snapshot
 from graph.schema import MEMBER_REFERENCES, PROPERTIES_COLUMN, TABLES, TableName
 from graph.snapshot import StoreColumns, build_snapshot
-from graph.store.base import COUNTED_TABLES, Progress, StoredState, WriteResult
+from graph.store.base import (
+    COUNTED_TABLES,
+    Progress,
+    StoredState,
+    WriteResult,
+    find_conflicts,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -270,9 +276,10 @@ class SqliteStore:
         for column in MEMBER_REFERENCES[table]:
             assert member_keys is not None, "members are written before what refers to them"
             stored[column] = self._resolve(member_keys, frame[column]).tolist()
-        key = TABLES[table].key
-        existing = self._existing(table, _stored_column(key, table), stored[key])
-        conflicts = self._conflicts(table, frame, existing)
+        stored_rows = self._stored_rows(table, frame[TABLES[table].key])
+        conflicts = find_conflicts(frame, stored_rows, columns)
+        existing = np.zeros(len(frame), dtype=bool)
+        existing[stored_rows["position"].to_numpy(dtype=np.int64)] = True
 
         new = np.flatnonzero(~existing)
         targets = ", ".join(_stored_column(column, table) for column in columns)
@@ -305,54 +312,20 @@ class SqliteStore:
         found: np.ndarray = member_keys.to_numpy()[positions]
         return found
 
-    def _existing(self, table: TableName, key_column: str, keys: list[Any]) -> np.ndarray:
-        """Which incoming rows have a key the table already holds."""
-        existing = np.zeros(len(keys), dtype=bool)
+    def _stored_rows(self, table: TableName, keys: pd.Series) -> pd.DataFrame:
+        """Stored canonical rows for the incoming ``keys`` that exist, with their ``position``."""
+        columns = _canonical_columns(table)
         if self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
-            return existing
-        self._db.execute("CREATE TEMP TABLE incoming (position INTEGER PRIMARY KEY, key)")
-        self._db.executemany("INSERT INTO incoming VALUES (?, ?)", enumerate(keys))
+            return pd.DataFrame(columns=["position", *columns])
+        view = "members" if table == "members" else f"{table}_v"
+        self._db.execute("CREATE TEMP TABLE incoming (position INTEGER PRIMARY KEY, key TEXT)")
+        self._db.executemany("INSERT INTO incoming VALUES (?, ?)", enumerate(_python_values(keys)))
         found = self._db.execute(
-            f"SELECT i.position FROM incoming i JOIN {table} t ON t.{key_column} = i.key"
+            f"SELECT i.position, {', '.join(f'v.{c}' for c in columns)} "
+            f"FROM incoming i JOIN {view} v ON v.{TABLES[table].key} = i.key"
         ).fetchall()
         self._db.execute("DROP TABLE temp.incoming")
-        existing[[position for (position,) in found]] = True
-        return existing
-
-    def _conflicts(
-        self, table: TableName, frame: pd.DataFrame, existing: np.ndarray
-    ) -> pd.DataFrame:
-        """Incoming rows whose key is stored with other content: first differing column."""
-        conflicts = pd.DataFrame(columns=["position", "column", "stored"])
-        if not existing.any():
-            return conflicts
-        columns = _canonical_columns(table)
-        positions = np.flatnonzero(existing)
-        rows = frame.iloc[positions]
-        self._db.execute(
-            f"CREATE TEMP TABLE stage (position INTEGER PRIMARY KEY, {', '.join(columns)})"
-        )
-        self._db.executemany(
-            f"INSERT INTO stage VALUES ({', '.join('?' * (len(columns) + 1))})",
-            zip(
-                positions.tolist(),
-                *(_python_values(rows[column]) for column in columns),
-                strict=True,
-            ),
-        )
-        view = "members" if table == "members" else f"{table}_v"
-        key = TABLES[table].key
-        differs = " OR ".join(f"s.{c} IS NOT v.{c}" for c in columns)
-        first_difference = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN '{c}'" for c in columns)
-        stored_value = " ".join(f"WHEN s.{c} IS NOT v.{c} THEN v.{c}" for c in columns)
-        found = self._db.execute(
-            f"SELECT s.position, CASE {first_difference} END, "
-            f"CAST(CASE {stored_value} END AS TEXT) "
-            f"FROM stage s JOIN {view} v ON v.{key} = s.{key} WHERE {differs} "
-            "ORDER BY s.position"
-        ).fetchall()
-        self._db.execute("DROP TABLE temp.stage")
-        return pd.DataFrame(found, columns=conflicts.columns) if found else conflicts
+        return pd.DataFrame(found, columns=["position", *columns])
 
     def _numbers(
         self,
