@@ -36,7 +36,12 @@ EXIT_REJECTS = 1
 EXIT_USAGE = 2
 
 StoreOption = Annotated[
-    str, typer.Option("--store", help="Store location: a file path for the embedded store.")
+    str,
+    typer.Option(
+        "--store",
+        help="A file path (embedded store), 'neo4j' (NEO4J_URI or the local server) "
+        "or a bolt:// / neo4j:// URI.",
+    ),
 ]
 EncodingOption = Annotated[
     str, typer.Option("--encoding", help="Encoding of the CSV files, e.g. gbk for GBK exports.")
@@ -226,6 +231,55 @@ def generate(
         f"Wrote {', '.join(sorted(p.name for p in paths.values()))} to {out} "
         f"in {time.perf_counter() - started:.1f} s"
     )
+
+
+neo4j_app = typer.Typer(
+    help="The local Neo4j 5.26 + GDS server, assembled from Maven Central.",
+    no_args_is_help=True,
+)
+app.add_typer(neo4j_app, name="neo4j")
+
+
+@neo4j_app.command("start")
+def neo4j_start(
+    bolt_port: Annotated[
+        int | None, typer.Option("--bolt-port", help="Bolt port on 127.0.0.1 (default 7687).")
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option("--http-port", help="Serve Neo4j Browser on this port (off by default)."),
+    ] = None,
+    heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 1g.")] = "1g",
+) -> None:
+    """Fetch (once) and start the local server; safe to call when it already runs."""
+    from graph import neo4j_server
+
+    with _errors_as_exit():
+        info = neo4j_server.start(bolt_port=bolt_port, http_port=http_port, heap=heap)
+    typer.echo(f"Neo4j is running at {info.uri} (pid {info.pid}); use --store neo4j")
+
+
+@neo4j_app.command("stop")
+def neo4j_stop() -> None:
+    """Stop the local server cleanly; safe to call when it is not running."""
+    from graph import neo4j_server
+
+    with _errors_as_exit():
+        stopped = neo4j_server.stop()
+    typer.echo("Neo4j stopped" if stopped else "Neo4j was not running")
+
+
+@neo4j_app.command("status")
+def neo4j_status() -> None:
+    """Say whether the local server runs, where, and how much memory it holds."""
+    from graph import neo4j_server
+
+    state = neo4j_server.status()
+    if not state.running:
+        typer.echo(f"Neo4j is not running (home {state.home})")
+        raise typer.Exit(1)
+    memory = f", {state.rss_bytes / 1024**2:,.0f} MiB" if state.rss_bytes else ""
+    typer.echo(f"Neo4j is running at {state.uri} (pid {state.pid}{memory}; home {state.home})")
 
 
 @app.command()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from graph.store import SqliteStore
+from graph import neo4j_server
+from graph.config import Settings
+from graph.neo4j_server import Neo4jServerError, ServerInfo
+from graph.store import GraphStore, SqliteStore, open_store
+from graph.store.neo4j import Neo4jStore
 
 #: A small valid dataset; tests copy it and break one thing at a time.
 GOOD = {
@@ -59,7 +64,63 @@ def write_dataset(tmp_path: Path) -> WriteDataset:
     return write
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def neo4j_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The Neo4j server the store tests use, as settings.
+
+    ``NEO4J_URI`` (with ``NEO4J_USER``/``NEO4J_PASSWORD``) when set; else the local server
+    ``timebank neo4j start`` runs (CI starts it before the tests); else one started here, by the
+    project's own launcher, in a temporary home, and stopped at the end. Never skipped.
+    """
+    settings = Settings()
+    if settings.neo4j_uri is not None:
+        yield settings
+        return
+    started_home = None
+    try:
+        server: ServerInfo = neo4j_server.connection()
+    except Neo4jServerError:
+        started_home = tmp_path_factory.mktemp("neo4j-store-home")
+        try:
+            server = neo4j_server.start(started_home, bolt_port=free_port())
+        except Neo4jServerError as error:
+            pytest.fail(f"the local Neo4j server could not start:\n{error}", pytrace=False)
+    yield Settings(
+        neo4j_uri=server.uri,
+        neo4j_user=server.user,
+        neo4j_password=server.password,
+        neo4j_database=server.database,
+    )
+    if started_home is not None:
+        neo4j_server.stop(started_home)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
+def neo4j_store(neo4j_connection: Settings) -> Iterator[Neo4jStore]:
+    """An emptied Neo4j store (Community edition has one database: tests take turns)."""
+    store = open_store("neo4j", settings=neo4j_connection)
+    assert isinstance(store, Neo4jStore)
+    store.clear()
+    with store:
+        yield store
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
     with SqliteStore(tmp_path / "store.db") as opened:
         yield opened
+
+
+@pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest) -> GraphStore:
+    """Each store in turn: the contract every backend keeps."""
+    fixture = "sqlite_store" if request.param == "sqlite" else "neo4j_store"
+    opened: GraphStore = request.getfixturevalue(fixture)
+    return opened

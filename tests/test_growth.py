@@ -10,11 +10,11 @@ from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
 from graph.metrics.growth import GROWTH_COLUMNS, growth
 from graph.model import Snapshot
-from graph.store import SqliteStore
+from graph.store import GraphStore, SqliteStore
 from tests.conftest import NOW, WriteDataset
 
 
-def test_known_answer(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_known_answer(write_dataset: WriteDataset, store: GraphStore) -> None:
     ingest(write_dataset(), store, now=NOW)
     table = growth(store.snapshot())
     assert list(table.columns) == GROWTH_COLUMNS

@@ -9,17 +9,17 @@ import pytest
 
 from graph.errors import DatasetError
 from graph.ingest import ingest, read_dataset
-from graph.store import SqliteStore
+from graph.store import GraphStore
 from tests.conftest import GOOD, NOW, WriteDataset
 
 
-def rejected_lines(folder: Path, store: SqliteStore) -> list[tuple[str, int, str]]:
+def rejected_lines(folder: Path, store: GraphStore) -> list[tuple[str, int, str]]:
     report = ingest(folder, store, now=NOW)
     return [(Path(r.file).name, int(r.line), r.column) for r in report.rejects.itertuples()]
 
 
 def test_lines_are_physical_lines_despite_blank_lines_and_quoted_newlines(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     members = (
         "member_id,joined_at,community_id,activated_at,display_name\n"  # 1
@@ -38,7 +38,7 @@ def test_lines_are_physical_lines_despite_blank_lines_and_quoted_newlines(
     assert store.get_member("m2").display_name == 'two\nlines, and a "quote"'  # type: ignore[union-attr]
 
 
-def test_crlf_and_byte_order_mark(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_crlf_and_byte_order_mark(write_dataset: WriteDataset, store: GraphStore) -> None:
     members = "\ufeff" + GOOD["members"].replace("\n", "\r\n") + "\r\nm9,never,c01,,,,\r\n"
     assert rejected_lines(write_dataset(members=members), store) == [
         ("members.csv", 7, "joined_at")
@@ -47,7 +47,7 @@ def test_crlf_and_byte_order_mark(write_dataset: WriteDataset, store: SqliteStor
 
 
 def test_a_gbk_file_is_reported_with_its_line_and_a_hint(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     folder = write_dataset(members=GOOD["members"], encoding="gbk")
     with pytest.raises(DatasetError) as raised:
@@ -59,9 +59,7 @@ def test_a_gbk_file_is_reported_with_its_line_and_a_hint(
     assert store.counts() == {"members": 0, "sessions": 0, "referrals": 0, "redemptions": 0}
 
 
-def test_a_declared_gbk_encoding_is_decoded(
-    write_dataset: WriteDataset, store: SqliteStore
-) -> None:
+def test_a_declared_gbk_encoding_is_decoded(write_dataset: WriteDataset, store: GraphStore) -> None:
     folder = write_dataset(encoding="gbk")
     report = ingest(folder, store, encoding="gbk", now=NOW)
     assert report.all_accepted
@@ -69,7 +67,7 @@ def test_a_declared_gbk_encoding_is_decoded(
 
 
 def test_undecodable_without_a_chinese_reading_suggests_the_option(
-    write_dataset: WriteDataset, store: SqliteStore, tmp_path: Path
+    write_dataset: WriteDataset, store: GraphStore, tmp_path: Path
 ) -> None:
     folder = write_dataset()
     (folder / "sessions.csv").write_bytes(
@@ -81,7 +79,7 @@ def test_undecodable_without_a_chinese_reading_suggests_the_option(
         ingest(folder, store, now=NOW)
 
 
-def test_json_lines_use_the_same_validation(tmp_path: Path, store: SqliteStore) -> None:
+def test_json_lines_use_the_same_validation(tmp_path: Path, store: GraphStore) -> None:
     folder = tmp_path / "jsonl"
     folder.mkdir()
     members = [
@@ -132,7 +130,7 @@ def test_folder_problems(tmp_path: Path, write_dataset: WriteDataset) -> None:
 
 
 def test_tables_may_arrive_in_separate_ingests(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     members_only = write_dataset(sessions=None, referrals=None, redemptions=None)
     sessions_only = write_dataset(members=None, referrals=None, redemptions=None)

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from graph.ingest import IngestReport, ingest
-from graph.store import SqliteStore
+from graph.store import GraphStore
 from tests.conftest import GOOD, NOW, WriteDataset
 
 SESSIONS_HEADER = "session_id,helper_id,recipient_id,started_at,hours,service,rating,status\n"
 MEMBERS_HEADER = "member_id,joined_at,community_id,activated_at,display_name,phone_hash,device_id\n"
 
 
-def run(folder: Path, store: SqliteStore) -> IngestReport:
+def run(folder: Path, store: GraphStore) -> IngestReport:
     return ingest(folder, store, now=NOW)
 
 
@@ -27,7 +27,7 @@ def problems(report: IngestReport) -> list[tuple[str, int, str, str, str]]:
     ]
 
 
-def test_good_dataset_is_accepted_entirely(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_good_dataset_is_accepted_entirely(write_dataset: WriteDataset, store: GraphStore) -> None:
     report = run(write_dataset(), store)
     assert report.all_accepted
     assert store.counts() == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
@@ -61,7 +61,7 @@ def test_good_dataset_is_accepted_entirely(write_dataset: WriteDataset, store: S
     ],
 )
 def test_bad_session_rows_are_rejected_with_line_and_reason(
-    write_dataset: WriteDataset, store: SqliteStore, row: str, column: str, reason: str
+    write_dataset: WriteDataset, store: GraphStore, row: str, column: str, reason: str
 ) -> None:
     good_rows = GOOD["sessions"].splitlines()[1:]
     sessions = SESSIONS_HEADER + "\n".join([good_rows[0], good_rows[1], row, *good_rows[2:]]) + "\n"
@@ -74,9 +74,7 @@ def test_bad_session_rows_are_rejected_with_line_and_reason(
     assert store.counts()["sessions"] == 4
 
 
-def test_every_problem_of_a_row_is_reported(
-    write_dataset: WriteDataset, store: SqliteStore
-) -> None:
+def test_every_problem_of_a_row_is_reported(write_dataset: WriteDataset, store: GraphStore) -> None:
     sessions = SESSIONS_HEADER + "s9,m1,m9,yesterday,99,,20,maybe\n"
     report = run(write_dataset(sessions=sessions), store)
     assert sorted(column for _, _, column, _, _ in problems(report)) == [
@@ -99,7 +97,7 @@ def test_every_problem_of_a_row_is_reported(
     ],
 )
 def test_bad_member_rows_are_rejected(
-    write_dataset: WriteDataset, store: SqliteStore, row: str, column: str, reason: str
+    write_dataset: WriteDataset, store: GraphStore, row: str, column: str, reason: str
 ) -> None:
     members = GOOD["members"] + row + "\n"
     report = run(write_dataset(members=members), store)
@@ -110,7 +108,7 @@ def test_bad_member_rows_are_rejected(
 
 
 def test_rows_naming_a_rejected_member_say_so(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     members = GOOD["members"] + "m9,someday,c01,,,,\n"
     sessions = GOOD["sessions"] + "s9,m9,m1,2025-03-01,1,,,\n"
@@ -127,7 +125,7 @@ def test_rows_naming_a_rejected_member_say_so(
     ]
 
 
-def test_referral_checks(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_referral_checks(write_dataset: WriteDataset, store: GraphStore) -> None:
     referrals = (
         "referrer_id,referee_id,referred_at\n"
         "m1,m2,2025-01-04T08:00:00\n"
@@ -150,7 +148,7 @@ def test_referral_checks(write_dataset: WriteDataset, store: SqliteStore) -> Non
     assert report.tables["referrals"].inserted == 3
 
 
-def test_a_member_has_at_most_one_referrer(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_a_member_has_at_most_one_referrer(write_dataset: WriteDataset, store: GraphStore) -> None:
     referrals = GOOD["referrals"] + "m4,m2,2025-01-04T08:00:00\nm1,m2,2025-01-04T08:00:00\n"
     report = run(write_dataset(referrals=referrals), store)
     assert problems(report) == [
@@ -166,7 +164,7 @@ def test_a_member_has_at_most_one_referrer(write_dataset: WriteDataset, store: S
 
 
 def test_referrer_and_cycles_are_checked_against_the_store(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     assert run(write_dataset(), store).all_accepted
     later = "referrer_id,referee_id,referred_at\nm4,m2,2025-03-01\nm4,m1,2025-03-01\n"
@@ -177,7 +175,7 @@ def test_referrer_and_cycles_are_checked_against_the_store(
     assert store.counts()["referrals"] == 3
 
 
-def test_repeated_ids(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_repeated_ids(write_dataset: WriteDataset, store: GraphStore) -> None:
     rows = GOOD["sessions"].splitlines()
     sessions = "\n".join([*rows, rows[1], rows[1].replace(",1.5,", ",3,")]) + "\n"
     report = run(write_dataset(sessions=sessions), store)
@@ -194,7 +192,7 @@ def test_repeated_ids(write_dataset: WriteDataset, store: SqliteStore) -> None:
     assert report.tables["sessions"].read == 6
 
 
-def test_redemption_checks(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_redemption_checks(write_dataset: WriteDataset, store: GraphStore) -> None:
     redemptions = (
         GOOD["redemptions"]
         + "r2,m1,mer01,0,2025-03-05\nr3,m8,mer01,2,2025-03-05\nr4,m2,,2,2025-03-05\n"
@@ -208,7 +206,7 @@ def test_redemption_checks(write_dataset: WriteDataset, store: SqliteStore) -> N
 
 
 def test_a_newer_row_conflicting_with_the_store_is_reported_not_overwritten(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     assert run(write_dataset(), store).all_accepted
     changed = GOOD["sessions"].replace(
@@ -237,7 +235,7 @@ def test_a_newer_row_conflicting_with_the_store_is_reported_not_overwritten(
 
 
 def test_missing_required_header_column_is_a_dataset_error(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     from graph.errors import DatasetError
 
@@ -250,7 +248,7 @@ def test_missing_required_header_column_is_a_dataset_error(
 
 
 def test_unknown_columns_are_kept_as_properties(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     members = (
         "member_id,joined_at,street\n"
@@ -267,7 +265,7 @@ def test_unknown_columns_are_kept_as_properties(
     assert store.get_member("m2").properties == {}  # type: ignore[union-attr]
 
 
-def test_dataframes_go_through_the_same_validation(store: SqliteStore) -> None:
+def test_dataframes_go_through_the_same_validation(store: GraphStore) -> None:
     members = pd.DataFrame(
         {"member_id": ["a", "b", "c"], "joined_at": ["2025-01-01", "2025-01-02", "bad"]}
     )

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 
 from graph.ingest import ingest
-from graph.store import SqliteStore
+from graph.store import GraphStore, SqliteStore
 from tests.conftest import GOOD, NOW, WriteDataset
 
 
-def test_snapshot_columns_and_numbering(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_snapshot_columns_and_numbering(write_dataset: WriteDataset, store: GraphStore) -> None:
     ingest(write_dataset(), store, now=NOW)
     snapshot = store.snapshot()
     assert snapshot.members["member_id"].tolist() == ["m1", "m2", "m3", "m4"]
@@ -41,7 +41,7 @@ def test_numbering_does_not_depend_on_ingest_order(
 
 
 def test_as_of_shows_the_network_as_it_stood(
-    write_dataset: WriteDataset, store: SqliteStore
+    write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     ingest(write_dataset(), store, now=NOW)
     snapshot = store.snapshot(as_of=pd.Timestamp("2025-01-31"))
@@ -54,7 +54,7 @@ def test_as_of_shows_the_network_as_it_stood(
     assert store.snapshot(as_of=pd.Timestamp("2024-01-01")).n_members == 0
 
 
-def test_help_matrix_and_networkx_views(write_dataset: WriteDataset, store: SqliteStore) -> None:
+def test_help_matrix_and_networkx_views(write_dataset: WriteDataset, store: GraphStore) -> None:
     ingest(write_dataset(), store, now=NOW)
     snapshot = store.snapshot()
     hours = snapshot.help_matrix().toarray()

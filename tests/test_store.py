@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from graph.errors import StoreError
 from graph.ingest import ingest
-from graph.store import SqliteStore, open_store
+from graph.store import GraphStore, SqliteStore, open_store
 from tests.conftest import NOW, WriteDataset
 
 
@@ -98,8 +98,24 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
         SqliteStore(path)
 
 
-def test_missing_member_is_none(store: SqliteStore) -> None:
+def test_missing_member_is_none(store: GraphStore) -> None:
     assert store.get_member("nobody") is None
+
+
+def test_every_store_reingests_without_change(
+    write_dataset: WriteDataset, store: GraphStore
+) -> None:
+    folder = write_dataset()
+    first = ingest(folder, store, now=NOW)
+    snapshot = store.snapshot()
+    again = ingest(folder, store, now=NOW)
+    assert again.all_accepted
+    assert {n: t.unchanged for n, t in again.tables.items()} == {
+        n: t.inserted for n, t in first.tables.items()
+    }
+    assert store.counts() == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
+    for table in ("members", "sessions", "referrals", "redemptions"):
+        pd.testing.assert_frame_equal(getattr(store.snapshot(), table), getattr(snapshot, table))
 
 
 ids = st.sampled_from(["a", "b", "c", "d", "e"])
