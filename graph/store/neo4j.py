@@ -209,6 +209,18 @@ class Neo4jStore:
             ).consume()
             session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
 
+    def query(self, cypher: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
+        """Run a read query (values only as ``parameters``) and return its rows as dicts.
+
+        For researchers and for in-database steps (GDS) built on top of this store.
+        """
+        return self._read(cypher, **parameters)
+
+    def execute(self, cypher: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
+        """Run a write query in a managed transaction (retried on transient errors)."""
+        with self._driver.session(database=self._database) as session:
+            return session.execute_write(_rows_of, cypher, parameters)
+
     def _read(self, query: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
         records, _, _ = self._driver.execute_query(
             query, parameters, database_=self._database, routing_="r"
@@ -412,6 +424,12 @@ class Neo4jStore:
             member_ids,
         )
         return build_snapshot(StoreColumns(members, sessions, referrals, redemptions), as_of=as_of)
+
+
+def _rows_of(
+    tx: ManagedTransaction, query: LiteralString, parameters: dict[str, Any]
+) -> list[dict[str, Any]]:
+    return [record.data() for record in tx.run(query, parameters)]
 
 
 def _run_batch(tx: ManagedTransaction, query: LiteralString, columns: dict[str, list[Any]]) -> None:
