@@ -158,3 +158,25 @@ def test_ingest_is_idempotent_and_never_overwrites(
     kept = after_second.set_index("session_id").loc[stored_first["session_id"]]
     np.testing.assert_array_equal(kept["hours"].to_numpy(), stored_first["hours"].to_numpy())
     assert set(after_second["session_id"]) >= set(stored_first["session_id"])
+
+
+def test_member_results_are_kept_and_replaced(
+    write_dataset: WriteDataset, store: GraphStore
+) -> None:
+    ingest(write_dataset(), store, now=NOW)
+    first = pd.DataFrame(
+        {"member_id": ["m1", "m3"], "trust_score": [0.9, 0.2], "tier": ["city partner", None]}
+    )
+    assert store.write_member_results(first) == 2
+    later = pd.DataFrame(
+        {"member_id": ["m3", "m4"], "trust_score": [0.4, 0.5], "fraud_risk": [0.7, 0.1]}
+    )
+    assert store.write_member_results(later) == 2
+    results = store.member_results().set_index("member_id")
+    assert results.index.tolist() == ["m1", "m3", "m4"]
+    assert results["trust_score"].tolist() == [0.9, 0.4, 0.5]
+    assert results.loc["m1", "tier"] == "city partner"
+    assert pd.isna(results.loc["m3", "tier"])
+    assert results.loc["m3", "fraud_risk"] == 0.7
+    with pytest.raises(ValueError, match="member results take"):
+        store.write_member_results(pd.DataFrame({"member_id": ["m1"], "password": ["x"]}))

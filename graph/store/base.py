@@ -19,15 +19,26 @@ from graph.schema import TableName
 
 __all__ = [
     "COUNTED_TABLES",
+    "MEMBER_RESULTS",
     "GraphStore",
     "Progress",
     "StoredState",
     "WriteResult",
     "find_conflicts",
+    "result_columns",
 ]
 
 #: ``progress(table, rows_done, rows_total)``, called as batches are written.
 Progress = Callable[[str, int, int], None]
+
+#: Per-member analytic results a store keeps on its members (``write_member_results``), with
+#: their types: what analysts query in Cypher (``m.trust_score``) or SQL.
+MEMBER_RESULTS: dict[str, type] = {
+    "trust_score": float,
+    "trust_rank": int,
+    "tier": str,
+    "fraud_risk": float,
+}
 
 #: What ``timebank stats`` counts, in this order and with these names.
 COUNTED_TABLES: tuple[TableName, ...] = ("members", "sessions", "referrals", "redemptions")
@@ -70,6 +81,16 @@ def _comparable(values: pd.Series) -> np.ndarray:
     as_objects: np.ndarray = values.to_numpy(dtype=object, copy=True)
     as_objects[pd.isna(as_objects)] = None
     return as_objects
+
+
+def result_columns(results: pd.DataFrame) -> list[str]:
+    """The :data:`MEMBER_RESULTS` columns of ``results``; anything else is a programming error."""
+    unknown = sorted(set(results.columns) - {"member_id", *MEMBER_RESULTS})
+    if unknown or "member_id" not in results.columns:
+        raise ValueError(
+            f"member results take member_id and {', '.join(MEMBER_RESULTS)}; got {unknown or 'no member_id'}"
+        )
+    return [column for column in MEMBER_RESULTS if column in results.columns]
 
 
 def find_conflicts(
@@ -139,6 +160,15 @@ class GraphStore(Protocol):
 
     def get_member(self, member_id: str) -> Member | None:
         """One member's record, or None."""
+        ...
+
+    def write_member_results(self, results: pd.DataFrame) -> int:
+        """Keep analytic results on members: ``member_id`` plus any :data:`MEMBER_RESULTS`
+        columns (a later write replaces a member's value). Returns members updated."""
+        ...
+
+    def member_results(self) -> pd.DataFrame:
+        """``member_id`` and every :data:`MEMBER_RESULTS` column, for members with results."""
         ...
 
     def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:

@@ -39,10 +39,12 @@ from graph.schema import PROPERTIES_COLUMN, TABLES, TableName
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
     COUNTED_TABLES,
+    MEMBER_RESULTS,
     Progress,
     StoredState,
     WriteResult,
     find_conflicts,
+    result_columns,
 )
 
 __all__ = ["Neo4jStore"]
@@ -203,11 +205,16 @@ class Neo4jStore:
         """
         # Relationships first: a community node's thousands of links would otherwise land in
         # one inner transaction.
+        self.run_batched("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS")
+        self.run_batched("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+
+    def run_batched(self, cypher: LiteralString, **parameters: Any) -> None:
+        """Run a query that commits as it goes (``CALL { … } IN TRANSACTIONS``, ``LOAD CSV``).
+
+        Such queries must run in an auto-commit transaction, which the driver does not retry.
+        """
         with self._driver.session(database=self._database) as session:
-            session.run(
-                "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS"
-            ).consume()
-            session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
+            session.run(cypher, parameters).consume()
 
     def query(self, cypher: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
         """Run a read query (values only as ``parameters``) and return its rows as dicts.
@@ -279,6 +286,33 @@ class Neo4jStore:
             device_id=node.get("device_id"),
             properties=json.loads(node[PROPERTIES_COLUMN]) if node.get(PROPERTIES_COLUMN) else {},
         )
+
+    def write_member_results(self, results: pd.DataFrame) -> int:
+        columns = result_columns(results)
+        assignments = ", ".join(f"m.{column} = ${column}[i]" for column in columns)
+        query = (
+            "UNWIND range(0, size($member_id) - 1) AS i "
+            "MATCH (m:Member {member_id: $member_id[i]}) SET " + assignments + " "
+            "RETURN count(m) AS n"
+        )
+        updated = 0
+        for start in range(0, len(results), BATCH_ROWS):
+            batch = results.iloc[start : start + BATCH_ROWS]
+            parameters = {column: _column(batch[column]) for column in ["member_id", *columns]}
+            # Property names come from MEMBER_RESULTS, never from input.
+            rows = self.execute(query, **parameters)
+            updated += int(rows[0]["n"])
+        return updated
+
+    def member_results(self) -> pd.DataFrame:
+        rows = self._read(
+            "MATCH (m:Member) WHERE m.trust_score IS NOT NULL OR m.trust_rank IS NOT NULL "
+            "OR m.tier IS NOT NULL OR m.fraud_risk IS NOT NULL "
+            "RETURN m.member_id AS member_id, m.trust_score AS trust_score, "
+            "m.trust_rank AS trust_rank, m.tier AS tier, m.fraud_risk AS fraud_risk "
+            "ORDER BY member_id"
+        )
+        return pd.DataFrame(rows, columns=["member_id", *MEMBER_RESULTS])
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -26,10 +26,12 @@ from graph.schema import MEMBER_REFERENCES, PROPERTIES_COLUMN, TABLES, TableName
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
     COUNTED_TABLES,
+    MEMBER_RESULTS,
     Progress,
     StoredState,
     WriteResult,
     find_conflicts,
+    result_columns,
 )
 
 __all__ = ["SqliteStore"]
@@ -72,6 +74,13 @@ CREATE TABLE IF NOT EXISTS referrals (
     referred_at INTEGER NOT NULL,
     properties TEXT,
     CHECK (referrer <> referee)
+);
+CREATE TABLE IF NOT EXISTS member_results (
+    member INTEGER PRIMARY KEY REFERENCES members (idx),
+    trust_score REAL,
+    trust_rank INTEGER,
+    tier TEXT,
+    fraud_risk REAL
 );
 CREATE TABLE IF NOT EXISTS redemptions (
     idx INTEGER PRIMARY KEY,
@@ -245,6 +254,27 @@ class SqliteStore:
             device_id=row[6],
             properties=json.loads(row[7]) if row[7] else {},
         )
+
+    def write_member_results(self, results: pd.DataFrame) -> int:
+        columns = result_columns(results)
+        keys = self._resolve(self._member_keys(), results["member_id"]).tolist()
+        values = [_python_values(results[column]) for column in columns]
+        assignments = ", ".join(f"{column} = excluded.{column}" for column in columns)
+        with self._transaction():
+            self._db.executemany(
+                f"INSERT INTO member_results (member, {', '.join(columns)}) "
+                f"VALUES (?, {', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (member) DO UPDATE SET {assignments}",
+                zip(keys, *values, strict=True),
+            )
+        return len(keys)
+
+    def member_results(self) -> pd.DataFrame:
+        rows = self._db.execute(
+            f"SELECT m.member_id, {', '.join(f'r.{c}' for c in MEMBER_RESULTS)} "
+            "FROM member_results r JOIN members m ON m.idx = r.member ORDER BY m.member_id"
+        ).fetchall()
+        return pd.DataFrame(rows, columns=["member_id", *MEMBER_RESULTS])
 
     def write(
         self, tables: Mapping[TableName, pd.DataFrame], *, progress: Progress | None = None
