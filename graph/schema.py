@@ -16,6 +16,7 @@ __all__ = [
     "ColumnSpec",
     "TableName",
     "TableSpec",
+    "canonical_columns",
 ]
 
 TableName = Literal["members", "sessions", "referrals", "redemptions"]
@@ -114,3 +115,8 @@ MEMBER_REFERENCES: dict[TableName, tuple[str, ...]] = {
 
 #: Extra (unknown) input columns travel to the store as one JSON object in this column.
 PROPERTIES_COLUMN = "properties"
+
+
+def canonical_columns(table: TableName) -> list[str]:
+    """Columns of a validated table as stores receive it: the schema's, then properties."""
+    return [*TABLES[table].column_names, PROPERTIES_COLUMN]

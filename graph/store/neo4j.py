@@ -35,7 +35,7 @@ from neo4j.exceptions import AuthError, ConstraintError, Neo4jError, ServiceUnav
 
 from graph.errors import StoreError
 from graph.model import SESSION_STATUSES, Member, Snapshot
-from graph.schema import PROPERTIES_COLUMN, TABLES, TableName
+from graph.schema import PROPERTIES_COLUMN, TABLES, TableName, canonical_columns
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
     COUNTED_TABLES,
@@ -134,10 +134,6 @@ _COUNT: dict[TableName, LiteralString] = {
     "referrals": "MATCH (:Member)-[:REFERRED]->(:Member) RETURN count(*) AS n",
     "redemptions": "MATCH ()-[:REDEEMED]->() RETURN count(*) AS n",
 }
-
-
-def _canonical_columns(table: TableName) -> list[str]:
-    return [*TABLES[table].column_names, PROPERTIES_COLUMN]
 
 
 def _column(values: pd.Series) -> list[Any]:
@@ -333,7 +329,7 @@ class Neo4jStore:
     def _write_table(
         self, table: TableName, frame: pd.DataFrame, progress: Progress | None
     ) -> WriteResult:
-        columns = _canonical_columns(table)
+        columns = canonical_columns(table)
         stored = self._stored_rows(table, frame[TABLES[table].key])
         conflicts = find_conflicts(frame, stored, columns)
         existing = np.zeros(len(frame), dtype=bool)
@@ -356,7 +352,7 @@ class Neo4jStore:
         If the server committed a batch but the acknowledgement was lost, the driver's retry
         meets the uniqueness constraint: then only the rows still missing are written.
         """
-        parameters = {column: _column(batch[column]) for column in _canonical_columns(table)}
+        parameters = {column: _column(batch[column]) for column in canonical_columns(table)}
         with self._driver.session(database=self._database) as session:
             try:
                 session.execute_write(_run_batch, _WRITE[table], parameters)
@@ -368,7 +364,7 @@ class Neo4jStore:
         return batch
 
     def _stored_rows(self, table: TableName, keys: pd.Series) -> pd.DataFrame:
-        columns = _canonical_columns(table)
+        columns = canonical_columns(table)
         found: list[dict[str, Any]] = []
         listed = _column(keys)
         for start in range(0, len(listed), BATCH_ROWS):

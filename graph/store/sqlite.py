@@ -22,7 +22,7 @@ import pandas as pd
 
 from graph.errors import StoreError
 from graph.model import SESSION_STATUSES, Member, Snapshot
-from graph.schema import MEMBER_REFERENCES, PROPERTIES_COLUMN, TABLES, TableName
+from graph.schema import MEMBER_REFERENCES, TABLES, TableName, canonical_columns
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
     COUNTED_TABLES,
@@ -99,14 +99,10 @@ def _stored_column(column: str, table: TableName) -> str:
     return column.removesuffix("_id") if column in MEMBER_REFERENCES[table] else column
 
 
-def _canonical_columns(table: TableName) -> list[str]:
-    return [*TABLES[table].column_names, PROPERTIES_COLUMN]
-
-
 def _view_ddl(table: TableName) -> str:
     """``<table>_v``: the stored table with member references shown as member ids."""
     select, joins = [], []
-    for column in _canonical_columns(table):
+    for column in canonical_columns(table):
         if column in MEMBER_REFERENCES[table]:
             alias = f"m_{column}"
             select.append(f"{alias}.member_id AS {column}")
@@ -301,7 +297,7 @@ class SqliteStore:
         Member references are resolved to member keys here, in one vectorised lookup, so rows go
         straight into their table: no per-row join inside SQLite.
         """
-        columns = _canonical_columns(table)
+        columns = canonical_columns(table)
         stored = {column: _python_values(frame[column]) for column in columns}
         for column in MEMBER_REFERENCES[table]:
             assert member_keys is not None, "members are written before what refers to them"
@@ -344,7 +340,7 @@ class SqliteStore:
 
     def _stored_rows(self, table: TableName, keys: pd.Series) -> pd.DataFrame:
         """Stored canonical rows for the incoming ``keys`` that exist, with their ``position``."""
-        columns = _canonical_columns(table)
+        columns = canonical_columns(table)
         if self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
             return pd.DataFrame(columns=["position", *columns])
         view = "members" if table == "members" else f"{table}_v"
