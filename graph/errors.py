@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ConvergenceError",
     "DatasetError",
     "StoreError",
     "TimebankError",
@@ -34,6 +35,10 @@ class DatasetError(TimebankError):
         super().__init__(where + message)
         self.path = None if path is None else Path(path)
         self.line = line
+
+
+class ConvergenceError(TimebankError):
+    """An iterative analytic did not reach its tolerance within its iteration budget."""
 
 
 class StoreError(TimebankError):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 
 from graph import neo4j_server
 from graph.config import Settings
@@ -95,7 +96,7 @@ def neo4j_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     yield Settings(
         neo4j_uri=server.uri,
         neo4j_user=server.user,
-        neo4j_password=server.password,
+        neo4j_password=SecretStr(server.password),
         neo4j_database=server.database,
     )
     if started_home is not None:

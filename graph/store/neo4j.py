@@ -23,15 +23,22 @@ own labels and property names.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, LiteralString, Self
 
 import numpy as np
 import pandas as pd
 from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationMinimumSeverity
-from neo4j.exceptions import AuthError, ConstraintError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from graph.errors import StoreError
 from graph.model import SESSION_STATUSES, Member, Snapshot
@@ -216,13 +223,29 @@ class Neo4jStore:
         """Run a read query (values only as ``parameters``) and return its rows as dicts.
 
         For researchers and for in-database steps (GDS) built on top of this store.
+
+        Raises
+        ------
+        StoreError
+            When the server refuses the query or cannot be reached.
         """
-        return self._read(cypher, **parameters)
+        with self._errors():
+            return self._read(cypher, **parameters)
 
     def execute(self, cypher: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
         """Run a write query in a managed transaction (retried on transient errors)."""
-        with self._driver.session(database=self._database) as session:
+        with self._errors(), self._driver.session(database=self._database) as session:
             return session.execute_write(_rows_of, cypher, parameters)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver errors as :class:`StoreError`, naming the server and never the password."""
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as error:
+            raise StoreError(f"{self._uri}: lost the connection to Neo4j ({error})") from error
+        except Neo4jError as error:
+            raise StoreError(f"{self._uri}: {error.message or error}") from error
 
     def _read(self, query: LiteralString, **parameters: Any) -> list[dict[str, Any]]:
         records, _, _ = self._driver.execute_query(
@@ -320,11 +343,12 @@ class Neo4jStore:
         A batch is all or nothing and re-running it changes nothing, so an ingest cut short
         (a crash, a lost connection) is completed by running it again.
         """
-        return {
-            table: self._write_table(table, tables[table], progress)
-            for table in COUNTED_TABLES
-            if table in tables
-        }
+        with self._errors():
+            return {
+                table: self._write_table(table, tables[table], progress)
+                for table in COUNTED_TABLES
+                if table in tables
+            }
 
     def _write_table(
         self, table: TableName, frame: pd.DataFrame, progress: Progress | None
@@ -408,6 +432,11 @@ class Neo4jStore:
         }
 
     def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
+        with self._errors():
+            columns = self._read_columns()
+        return build_snapshot(columns, as_of=as_of)
+
+    def _read_columns(self) -> StoreColumns:
         nat = np.iinfo(np.int64).min
         members = {
             name: np.array(values, dtype=object)
@@ -453,7 +482,7 @@ class Neo4jStore:
             "collect(x.redeemed_at) AS redeemed_at",
             member_ids,
         )
-        return build_snapshot(StoreColumns(members, sessions, referrals, redemptions), as_of=as_of)
+        return StoreColumns(members, sessions, referrals, redemptions)
 
 
 def _rows_of(
