@@ -416,7 +416,8 @@ class Neo4jStore:
         """
         with self._driver.session(database=self._database, default_access_mode="READ") as session:
             record = session.run(query, parameters).single(strict=True)
-        return record.data()
+        # Not record.data(): it walks every list element in Python (20x slower here).
+        return dict(zip(record.keys(), record.values(), strict=True))
 
     def _collect_by_member(
         self, query: LiteralString, member_ids: list[str]
