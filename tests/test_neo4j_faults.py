@@ -228,12 +228,9 @@ class _BoltProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port: int = self._listener.getsockname()[1]
-        self.connections = 0
         self.write_runs = 0
         self.cuts = 0
         self.dropped_acks = 0
-        #: Value of :attr:`connections` when the connection was reset.
-        self.connections_at_cut: int | None = None
         self._acceptor = threading.Thread(target=self._accept, name="bolt-proxy", daemon=True)
         self._acceptor.start()
 
@@ -262,8 +259,6 @@ class _BoltProxy:
             except OSError:
                 client.close()  # the server is down: so is the proxied connection
                 continue
-            with self._lock:
-                self.connections += 1
             link = _Link(client, upstream)
             pump = threading.Thread(target=self._pump, args=(link,), name="bolt-proxy-link")
             self._threads.append(pump)
@@ -316,7 +311,6 @@ class _BoltProxy:
 
     def _record_cut(self) -> None:
         self.cuts += 1
-        self.connections_at_cut = self.connections
 
     @staticmethod
     def _reset(link: _Link) -> None:
@@ -345,10 +339,8 @@ def test_connection_reset_mid_batch_is_retried_and_ingest_completes(
     ):
         report = ingest(dataset.folder, store, now=NOW)
         assert proxy.cuts == 1
-        assert proxy.connections_at_cut is not None
-        # The driver dropped the dead connection (and its idle pool mates) and dialled again…
-        assert proxy.connections > proxy.connections_at_cut
-        # …and sent the cut batch a second time.
+        # The driver dropped the dead connection and sent the cut batch a second time, on a
+        # new connection or on an idle one from its pool.
         assert proxy.write_runs == _batches(dataset) + 1
         retried = [
             record
