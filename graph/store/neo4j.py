@@ -431,8 +431,12 @@ class Neo4jStore:
         return batch
 
     def _stored_rows(self, table: TableName, keys: pd.Series) -> pd.DataFrame:
+        """Stored canonical rows for the incoming ``keys`` that exist, with their ``position``."""
         columns = canonical_columns(table)
         found: list[dict[str, Any]] = []
+        # The count store answers at once; a first ingest then skips a lookup per row.
+        if not self._read(_COUNT[table])[0]["n"]:
+            return pd.DataFrame(columns=["position", *columns])
         listed = _column(keys)
         for start in range(0, len(listed), BATCH_ROWS):
             chunk = [
