@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +13,11 @@ from pydantic import SecretStr
 
 from graph import neo4j_server
 from graph.config import Settings
+from graph.generate import GeneratedDataset, GeneratorParams, generate
+from graph.ingest import ingest
 from graph.neo4j_server import Neo4jServerError, ServerInfo
 from graph.store import GraphStore, SqliteStore, open_store
+from graph.store.base import COUNTED_TABLES
 from graph.store.neo4j import Neo4jStore
 
 #: A small valid dataset; tests copy it and break one thing at a time.
@@ -63,6 +67,32 @@ def write_dataset(tmp_path: Path) -> WriteDataset:
         return folder
 
     return write
+
+
+def ingest_generated(store: GraphStore, *, members: int, seed: int) -> GeneratedDataset:
+    """A generated network, ingested through validation into ``store`` (every row accepted)."""
+    data = generate(GeneratorParams(members=members, seed=seed))
+    tables = {name: getattr(data, name) for name in COUNTED_TABLES}
+    report = ingest(tables, store, now=NOW)
+    assert report.all_accepted, report.rejects.head()
+    return data
+
+
+@contextmanager
+def private_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A server of its own in a temporary home on a free port, stopped at the end.
+
+    For tests that stop or kill their server: the store tests' server is never touched.
+    """
+    home = tmp_path_factory.mktemp(name)
+    try:
+        neo4j_server.start(home, bolt_port=free_port())
+    except Neo4jServerError as error:
+        pytest.fail(f"the local Neo4j server could not start:\n{error}", pytrace=False)
+    try:
+        yield home
+    finally:
+        neo4j_server.stop(home)
 
 
 def free_port() -> int:

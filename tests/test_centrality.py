@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
 from graph.metrics.centrality import (
     COMPONENT_COLUMNS,
@@ -26,7 +25,7 @@ from graph.metrics.centrality import (
 )
 from graph.model import Snapshot
 from graph.store import SqliteStore
-from tests.conftest import NOW
+from tests.conftest import NOW, ingest_generated
 
 #: (helper, recipient, hours, status)
 Session = tuple[str, str, float, str]
@@ -195,19 +194,8 @@ def test_canonical_components_ignores_the_labels_values() -> None:
 
 @pytest.fixture(scope="module", params=[1, 2])
 def generated(request: pytest.FixtureRequest) -> Snapshot:
-    data = generate(GeneratorParams(members=1500, seed=request.param))
     with SqliteStore(":memory:") as store:
-        report = ingest(
-            {
-                "members": data.members,
-                "sessions": data.sessions,
-                "referrals": data.referrals,
-                "redemptions": data.redemptions,
-            },
-            store,
-            now=NOW,
-        )
-        assert report.all_accepted, report.rejects.head()
+        ingest_generated(store, members=1500, seed=request.param)
         return store.snapshot()
 
 

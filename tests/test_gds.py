@@ -21,7 +21,7 @@ from graph.metrics.centrality import (
 )
 from graph.store.gds import gds_available, gds_components, gds_pagerank
 from graph.store.neo4j import Neo4jStore
-from tests.conftest import NOW
+from tests.conftest import NOW, ingest_generated
 
 pytestmark = pytest.mark.neo4j
 
@@ -80,18 +80,7 @@ def test_empty_database(neo4j_store: Neo4jStore) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_agrees_with_in_process_kernels(seed: int, neo4j_store: Neo4jStore) -> None:
-    data = generate(GeneratorParams(members=1500, seed=seed))
-    report = ingest(
-        {
-            "members": data.members,
-            "sessions": data.sessions,
-            "referrals": data.referrals,
-            "redemptions": data.redemptions,
-        },
-        neo4j_store,
-        now=NOW,
-    )
-    assert report.all_accepted, report.rejects.head()
+    ingest_generated(neo4j_store, members=1500, seed=seed)
     snapshot = neo4j_store.snapshot()
     variants: list[tuple[Direction, Weight]] = [
         ("to_helper", "hours"),

@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
 from graph.metrics.growth import GROWTH_COLUMNS, growth
 from graph.model import Snapshot
 from graph.store import GraphStore, SqliteStore
-from tests.conftest import NOW, WriteDataset
+from tests.conftest import NOW, WriteDataset, ingest_generated
 
 
 def test_known_answer(write_dataset: WriteDataset, store: GraphStore) -> None:
@@ -96,19 +95,8 @@ def reference_growth(snapshot: Snapshot) -> pd.DataFrame:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_agrees_with_a_plain_pandas_reference(seed: int) -> None:
-    data = generate(GeneratorParams(members=1500, seed=seed))
     with SqliteStore(":memory:") as store:
-        report = ingest(
-            {
-                "members": data.members,
-                "sessions": data.sessions,
-                "referrals": data.referrals,
-                "redemptions": data.redemptions,
-            },
-            store,
-            now=NOW,
-        )
-        assert report.all_accepted, report.rejects.head()
+        ingest_generated(store, members=1500, seed=seed)
         snapshot = store.snapshot()
     ours = growth(snapshot)
     expected = reference_growth(snapshot)

@@ -27,10 +27,10 @@ from graph import neo4j_server
 from graph.errors import StoreError
 from graph.generate import GeneratedDataset, GeneratorParams, generate, write_dataset
 from graph.ingest import IngestReport, ingest
-from graph.neo4j_server import Neo4jServerError, ServerInfo
+from graph.neo4j_server import ServerInfo
 from graph.schema import TableName
 from graph.store.neo4j import BATCH_ROWS, Neo4jStore
-from tests.conftest import NOW, free_port
+from tests.conftest import NOW, private_server
 
 # isort: split
 # The driver in a block of its own (see tests/test_neo4j_server.py for why).
@@ -56,13 +56,8 @@ COMMIT = b"\x00\x02\xb0\x12\x00\x00"
 @pytest.fixture(scope="module")
 def fault_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home with a server of its own for this module; stopped at the end."""
-    home = tmp_path_factory.mktemp("neo4j-faults-home")
-    try:
-        neo4j_server.start(home, bolt_port=free_port())
-    except Neo4jServerError as error:
-        pytest.fail(f"the local Neo4j server could not start:\n{error}", pytrace=False)
-    yield home
-    neo4j_server.stop(home)
+    with private_server(tmp_path_factory, "neo4j-faults-home") as home:
+        yield home
 
 
 @pytest.fixture

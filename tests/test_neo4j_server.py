@@ -7,7 +7,6 @@ server cannot start: the message carries the end of the server's log.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from graph import neo4j_server
 from graph.neo4j_server import Neo4jServerError, ServerInfo
+from tests.conftest import private_server
 
 # isort: split
 # The driver in a block of its own: the `neo4j/` recipe folder at the repository root makes ruff
@@ -25,23 +25,11 @@ import neo4j
 pytestmark = pytest.mark.neo4j
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def neo4j_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A server home with a running server for the whole session; stopped at the end."""
-    home = tmp_path_factory.mktemp("neo4j-home")
-    try:
-        neo4j_server.start(home, bolt_port=_free_port())
-    except Neo4jServerError as error:
-        pytest.fail(f"the local Neo4j server could not start:\n{error}", pytrace=False)
-    yield home
-    neo4j_server.stop(home)
+    with private_server(tmp_path_factory, "neo4j-home") as home:
+        yield home
 
 
 @pytest.fixture
