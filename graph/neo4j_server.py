@@ -569,33 +569,30 @@ def _wait_for_bolt(
     before that may still have it, so the default is also tried once when the stored password
     is refused.
     """
-    # The driver is imported here so the rest of the package (and `status`) works without it.
-    # (One plain `import neo4j`: ruff files the `neo4j/` recipe folder as first-party.)
-    import neo4j
+    # Imported here: the rest of this module (and `status`) works without the driver.
+    from graph.store.neo4j import bolt_state, set_initial_password
 
-    not_yet = (
-        neo4j.exceptions.ServiceUnavailable,
-        neo4j.exceptions.SessionExpired,
-        neo4j.exceptions.TransientError,
-    )
     uri, user, password = credentials["uri"], credentials["user"], credentials["password"]
     replace_default, tried_default = fresh, False
     while True:
         if not _alive(pid, home):
             raise Neo4jServerError(f"Neo4j (pid {pid}) exited while starting:\n{_log_tail(home)}")
-        try:
-            if replace_default:
-                tried_default = True
-                _set_initial_password(uri, user, password)
-                replace_default = False
-            with neo4j.GraphDatabase.driver(uri, auth=(user, password)) as driver:
-                driver.verify_connectivity()
+        state = (
+            set_initial_password(uri, user, _DEFAULT_PASSWORD, password)
+            if replace_default
+            else bolt_state(uri, user, password)
+        )
+        if replace_default and state != "starting":
+            if state == "refused":
+                raise _credentials_mismatch()
+            log.info("set a generated password for user %r (stored in credentials.json)", user)
+            replace_default, tried_default = False, True
+            continue
+        if state == "up":
             return
-        except not_yet:
-            pass  # not listening yet, or the databases are still coming up
-        except neo4j.exceptions.AuthError as error:
+        if state == "refused":
             if tried_default:
-                raise _credentials_mismatch() from error
+                raise _credentials_mismatch()
             replace_default = True
             continue
         if time.monotonic() > deadline:
@@ -608,22 +605,6 @@ def _credentials_mismatch() -> Neo4jServerError:
         "credentials.json does not open this server's database (nor does the default "
         "password): restore the file, or delete data/ to start a new database"
     )
-
-
-def _set_initial_password(uri: str, user: str, password: str) -> None:
-    import neo4j
-
-    try:
-        with neo4j.GraphDatabase.driver(uri, auth=(user, _DEFAULT_PASSWORD)) as driver:
-            driver.execute_query(
-                "ALTER CURRENT USER SET PASSWORD FROM $old TO $new",
-                old=_DEFAULT_PASSWORD,
-                new=password,
-                database_="system",
-            )
-    except neo4j.exceptions.AuthError as error:
-        raise _credentials_mismatch() from error
-    log.info("set a generated password for user %r (stored in credentials.json)", user)
 
 
 def _running_pid(home: Path) -> int | None:

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, LiteralString, Self
+from typing import Any, Literal, LiteralString, Self
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from neo4j.exceptions import (
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
+    TransientError,
 )
 
 from graph.errors import StoreError
@@ -57,7 +58,7 @@ from graph.store.base import (
     result_columns,
 )
 
-__all__ = ["Neo4jStore"]
+__all__ = ["BoltState", "Neo4jStore", "bolt_state", "set_initial_password"]
 
 #: Rows per write transaction: large enough to amortise a round trip, small enough for a
 #: modest heap.
@@ -531,6 +532,46 @@ class Neo4jStore:
             member_ids,
         )
         return StoreColumns(members, sessions, referrals, redemptions)
+
+
+BoltState = Literal["up", "starting", "refused"]
+
+
+def bolt_state(uri: str, user: str, password: str) -> BoltState:
+    """Whether a server answers on ``uri`` with these credentials.
+
+    ``"starting"``: not listening yet, or its databases are still coming up; ``"refused"``:
+    it answers but not to these credentials.
+    """
+    try:
+        with GraphDatabase.driver(uri, auth=(user, password)) as driver:
+            driver.verify_connectivity()
+    except AuthError:
+        return "refused"
+    except (ServiceUnavailable, SessionExpired, TransientError):
+        return "starting"
+    return "up"
+
+
+def set_initial_password(uri: str, user: str, initial: str, password: str) -> BoltState:
+    """Replace a new server's initial password (which it requires changed) by ``password``.
+
+    ``"up"``: replaced; ``"refused"``: the initial password no longer opens it;
+    ``"starting"``: the server is not ready yet.
+    """
+    try:
+        with GraphDatabase.driver(uri, auth=(user, initial)) as driver:
+            driver.execute_query(
+                "ALTER CURRENT USER SET PASSWORD FROM $old TO $new",
+                old=initial,
+                new=password,
+                database_="system",
+            )
+    except AuthError:
+        return "refused"
+    except (ServiceUnavailable, SessionExpired, TransientError):
+        return "starting"
+    return "up"
 
 
 def _rows_of(
