@@ -79,8 +79,9 @@ _CONSTRAINTS: tuple[tuple[LiteralString, LiteralString], ...] = (
 
 #: Per table: Cypher writing one batch given as columns ($<column>: a list per canonical
 #: column, null = missing; a null property is simply not set). Rows are known to be new, so
-#: nodes are CREATEd (the uniqueness constraints still refuse a duplicate); referrals have no
-#: constrained key and are MERGEd, so a retried batch cannot double them.
+#: members, sessions and redemptions are CREATEd (their uniqueness constraints still refuse a
+#: duplicate); referrals have no constrained key and are MERGEd, so a retried batch cannot
+#: double them. Sessions name their endpoints by node id (see ``_member_node_ids``).
 _WRITE: dict[TableName, LiteralString] = {
     "members": """
         UNWIND range(0, size($member_id) - 1) AS i
@@ -142,7 +143,7 @@ _STORED: dict[TableName, LiteralString] = {
 _COUNT: dict[TableName, LiteralString] = {
     "members": "MATCH (:Member) RETURN count(*) AS n",
     "sessions": "MATCH ()-[:HELPED]->() RETURN count(*) AS n",
-    "referrals": "MATCH (:Member)-[:REFERRED]->(:Member) RETURN count(*) AS n",
+    "referrals": "MATCH ()-[:REFERRED]->() RETURN count(*) AS n",
     "redemptions": "MATCH ()-[:REDEEMED]->() RETURN count(*) AS n",
 }
 
