@@ -174,3 +174,28 @@ def test_install_is_idempotent(neo4j_home: Path) -> None:
     assert marker.stat().st_mtime_ns == before
     assert any((neo4j_home / "plugins").glob("proc-2.13.*.jar"))
     assert (neo4j_home / "plugins" / "timebank-opengds-extension.jar").is_file()
+
+
+def test_the_cli_commands(
+    neo4j_home: Path, server: ServerInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from graph.cli import app
+
+    monkeypatch.setenv("TIMEBANK_NEO4J_HOME", str(neo4j_home))
+    runner = CliRunner()
+    result = runner.invoke(app, ["neo4j", "status"])
+    assert result.exit_code == 0, result.output
+    assert server.uri in result.output
+    assert server.password not in result.output
+    result = runner.invoke(app, ["neo4j", "start"])
+    assert result.exit_code == 0
+    assert f"pid {server.pid}" in result.output, "a second start leaves the server alone"
+    result = runner.invoke(app, ["neo4j", "stop"])
+    assert (result.exit_code, result.output.strip()) == (0, "Neo4j stopped")
+    result = runner.invoke(app, ["neo4j", "stop"])
+    assert (result.exit_code, result.output.strip()) == (0, "Neo4j was not running")
+    result = runner.invoke(app, ["neo4j", "status"])
+    assert result.exit_code == 1
+    assert "not running" in result.output

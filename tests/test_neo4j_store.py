@@ -127,3 +127,44 @@ def test_summary_names_the_server_not_the_password(
     assert password is not None
     assert password.get_secret_value() not in summary
     assert run.summary["counts"]["members"] == 0
+
+
+def test_the_cli_on_neo4j(
+    neo4j_store: Neo4jStore,
+    neo4j_connection: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from graph.cli import app
+    from tests.conftest import GOOD
+
+    password = neo4j_connection.neo4j_password
+    assert password is not None
+    assert neo4j_connection.neo4j_uri is not None
+    monkeypatch.setenv("NEO4J_URI", neo4j_connection.neo4j_uri)
+    monkeypatch.setenv("NEO4J_USER", neo4j_connection.neo4j_user)
+    monkeypatch.setenv("NEO4J_PASSWORD", password.get_secret_value())
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name, text in GOOD.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(folder), "--store", "neo4j"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["stats", "--store", "neo4j", "--json"])
+    assert json.loads(result.output) == {
+        "members": 4,
+        "sessions": 4,
+        "referrals": 3,
+        "redemptions": 1,
+    }
+    result = runner.invoke(app, ["analyze", "--store", "neo4j", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "growth.csv").exists()
+    monkeypatch.setenv("NEO4J_PASSWORD", "not-the-password")
+    result = runner.invoke(app, ["stats", "--store", "neo4j"])
+    assert result.exit_code == 2
+    assert "authentication failed" in result.output
+    assert "Traceback" not in result.output
