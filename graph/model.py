@@ -9,15 +9,18 @@ Times are UTC, second resolution. A time without an offset in the input is taken
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from graph.schema import PROPERTIES_COLUMN
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -51,6 +54,29 @@ class Member:
     phone_hash: str | None = None
     device_id: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, record: Mapping[str, Any]) -> Member:
+        """A member from a store's canonical record: times in Unix seconds (UTC), missing
+        values absent or None, extra columns as a JSON object in ``properties``."""
+
+        def when(seconds: int | None) -> datetime | None:
+            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+        joined_at = when(record["joined_at"])
+        assert joined_at is not None, "joined_at is required"
+        return cls(
+            member_id=record["member_id"],
+            joined_at=joined_at,
+            community_id=record.get("community_id"),
+            activated_at=when(record.get("activated_at")),
+            display_name=record.get("display_name"),
+            phone_hash=record.get("phone_hash"),
+            device_id=record.get("device_id"),
+            properties=json.loads(record[PROPERTIES_COLUMN])
+            if record.get(PROPERTIES_COLUMN)
+            else {},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,10 @@ own labels and property names.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, Literal, LiteralString, Self
 
 import numpy as np
@@ -46,7 +44,7 @@ from neo4j.exceptions import (
 
 from graph.errors import StoreError
 from graph.model import SESSION_STATUSES, Member, Snapshot
-from graph.schema import PROPERTIES_COLUMN, TABLES, TableName, canonical_columns
+from graph.schema import TABLES, TableName, canonical_columns
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
     COUNTED_TABLES,
@@ -305,23 +303,7 @@ class Neo4jStore:
 
     def get_member(self, member_id: str) -> Member | None:
         rows = self._read("MATCH (m:Member {member_id: $id}) RETURN m {.*} AS m", id=member_id)
-        if not rows:
-            return None
-        node = rows[0]["m"]
-
-        def when(seconds: int | None) -> datetime | None:
-            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-        return Member(
-            member_id=node["member_id"],
-            joined_at=datetime.fromtimestamp(node["joined_at"], UTC),
-            community_id=node.get("community_id"),
-            activated_at=when(node.get("activated_at")),
-            display_name=node.get("display_name"),
-            phone_hash=node.get("phone_hash"),
-            device_id=node.get("device_id"),
-            properties=json.loads(node[PROPERTIES_COLUMN]) if node.get(PROPERTIES_COLUMN) else {},
-        )
+        return Member.from_stored(rows[0]["m"]) if rows else None
 
     def write_member_results(self, results: pd.DataFrame) -> int:
         columns = result_columns(results)

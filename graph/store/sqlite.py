@@ -9,7 +9,6 @@ Each table has a ``<table>_v`` view showing it with member ids, the way it was i
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -229,27 +228,11 @@ class SqliteStore:
         return StoredState(pd.Index(ids, dtype="str"), referrer_of)
 
     def get_member(self, member_id: str) -> Member | None:
-        row = self._db.execute(
-            "SELECT member_id, joined_at, community_id, activated_at, display_name, phone_hash, "
-            "device_id, properties FROM members WHERE member_id = ?",
-            (member_id,),
-        ).fetchone()
+        cursor = self._db.execute("SELECT * FROM members WHERE member_id = ?", (member_id,))
+        row = cursor.fetchone()
         if row is None:
             return None
-
-        def when(seconds: int | None) -> datetime | None:
-            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-        return Member(
-            member_id=row[0],
-            joined_at=datetime.fromtimestamp(row[1], UTC),
-            community_id=row[2],
-            activated_at=when(row[3]),
-            display_name=row[4],
-            phone_hash=row[5],
-            device_id=row[6],
-            properties=json.loads(row[7]) if row[7] else {},
-        )
+        return Member.from_stored(dict(zip([c[0] for c in cursor.description], row, strict=True)))
 
     def write_member_results(self, results: pd.DataFrame) -> int:
         columns = result_columns(results)
