@@ -262,10 +262,11 @@ class SqliteStore:
         with self._transaction():
             if "members" in tables:
                 results["members"] = self._write_table("members", tables["members"], None, progress)
-            member_keys = self._member_keys()
-            for table in COUNTED_TABLES[1:]:
-                if table in tables:
-                    results[table] = self._write_table(table, tables[table], member_keys, progress)
+            referring = [table for table in COUNTED_TABLES[1:] if table in tables]
+            # Read every member's key once, and only when some table refers to members.
+            member_keys = self._member_keys() if referring else None
+            for table in referring:
+                results[table] = self._write_table(table, tables[table], member_keys, progress)
         return results
 
     def _write_table(
