@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
 from graph.errors import TimebankError
 from graph.ingest import IngestReport, ingest
+from graph.neo4j_server import DEFAULT_HEAP
 from graph.store import GraphStore, SqliteStore, open_store
 
 app = typer.Typer(
@@ -249,11 +251,9 @@ def neo4j_start(
         int | None,
         typer.Option("--http-port", help="Serve Neo4j Browser on this port (off by default)."),
     ] = None,
-    heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 1g.")] = "1g",
+    heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 4g.")] = DEFAULT_HEAP,
 ) -> None:
     """Fetch (once) and start the local server; safe to call when it already runs."""
-    from graph import neo4j_server
-
     with _errors_as_exit():
         info = neo4j_server.start(bolt_port=bolt_port, http_port=http_port, heap=heap)
     typer.echo(f"Neo4j is running at {info.uri} (pid {info.pid}); use --store neo4j")
@@ -262,8 +262,6 @@ def neo4j_start(
 @neo4j_app.command("stop")
 def neo4j_stop() -> None:
     """Stop the local server cleanly; safe to call when it is not running."""
-    from graph import neo4j_server
-
     with _errors_as_exit():
         stopped = neo4j_server.stop()
     typer.echo("Neo4j stopped" if stopped else "Neo4j was not running")
@@ -272,8 +270,6 @@ def neo4j_stop() -> None:
 @neo4j_app.command("status")
 def neo4j_status() -> None:
     """Say whether the local server runs, where, and how much memory it holds."""
-    from graph import neo4j_server
-
     state = neo4j_server.status()
     if not state.running:
         typer.echo(f"Neo4j is not running (home {state.home})")

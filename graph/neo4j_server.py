@@ -68,8 +68,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_BOLT_PORT = 7687
-#: JVM heap, initial = max (Neo4j's size syntax: digits and k/m/g).
-DEFAULT_HEAP = "1g"
+#: JVM heap, initial = max (Neo4j's size syntax: digits and k/m/g). Ingest is bound by garbage
+#: collection below 2 GB: 1M sessions wrote at 35k-39k/s with 1 GB and 46k-51k/s with 2 GB
+#: (10 000-row batches, measured).
+DEFAULT_HEAP = "2g"
 #: Page cache for the store files; small, since the test and dev graphs are small.
 DEFAULT_PAGECACHE = "1g"
 

@@ -38,7 +38,7 @@ from neo4j.exceptions import IncompleteCommit, ServiceUnavailable
 
 pytestmark = pytest.mark.neo4j
 
-#: Members of the generated network: ~60 000 sessions, six write batches of BATCH_ROWS.
+#: Members of the generated network: ~60 000 sessions, about thirty write batches of BATCH_ROWS.
 MEMBERS = 6000
 #: The driver's retry budget for a managed transaction in the crash test (its default is 30 s,
 #: and after a crash every batch still in flight spends it: 30-100 s in all, measured).

@@ -58,9 +58,13 @@ from graph.store.base import (
 
 __all__ = ["BoltState", "Neo4jStore", "bolt_state", "set_initial_password"]
 
-#: Rows per write transaction: large enough to amortise a round trip, small enough for a
-#: modest heap.
-BATCH_ROWS = 10_000
+#: Rows per write transaction. Small transactions commit faster per row: the commit sorts and
+#: serialises every record a transaction changed, and a large transaction's state churns the
+#: heap. Measured on 1M sessions, two writers, 2 GB heap: 2 000 rows 55k-62k sessions/s,
+#: 5 000 rows 53k/s, 10 000 rows 46k-51k/s, 20 000 rows 44k/s; 500 rows 55k/s.
+BATCH_ROWS = 2_000
+#: Keys per lookup of already stored rows (a read: no commit to amortise).
+READ_KEYS = 10_000
 #: Concurrent write transactions (the server has as many cores as this machine: two).
 WRITERS = 2
 #: Members per snapshot query when streaming sessions and referrals.
@@ -422,10 +426,10 @@ class Neo4jStore:
         if not self._read(_COUNT[table])[0]["n"]:
             return pd.DataFrame(columns=["position", *columns])
         listed = _column(keys)
-        for start in range(0, len(listed), BATCH_ROWS):
+        for start in range(0, len(listed), READ_KEYS):
             chunk = [
                 {"position": start + offset, "key": value}
-                for offset, value in enumerate(listed[start : start + BATCH_ROWS])
+                for offset, value in enumerate(listed[start : start + READ_KEYS])
             ]
             found.extend(self._read(_STORED[table], keys=chunk))
         return pd.DataFrame(
