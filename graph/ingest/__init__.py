@@ -7,6 +7,7 @@ every rejected row.
 
 from graph.ingest.load import IngestReport, TableReport, ingest
 from graph.ingest.readers import RawDataset, read_dataset, read_frames
+from graph.ingest.snap import read_snap
 from graph.ingest.validate import Validation, validate
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "ingest",
     "read_dataset",
     "read_frames",
+    "read_snap",
     "validate",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "components",
     "iterations_needed",
     "pagerank",
+    "power_iteration",
 ]
 
 #: Which way a confirmed session passes trust: recipient → helper, or helper → recipient.
@@ -139,7 +140,7 @@ def pagerank(
     # inflow[v, u] is the weight of the step u → v: for "to_helper" (recipient → helper) that is
     # help[helper, recipient] itself, so the matrix needs no transpose.
     inflow = help_hours if direction == "to_helper" else help_hours.T.tocsr()
-    scores = _power_iteration(inflow, teleport, damping=damping, tol=tol, max_iter=max_iter)
+    scores = power_iteration(inflow, teleport, damping=damping, tol=tol, max_iter=max_iter)
     return pd.DataFrame({"member_id": member_ids, "pagerank": scores})
 
 
@@ -160,29 +161,35 @@ def iterations_needed(*, damping: float, tol: float) -> int:
     return math.floor(math.log(tol / 2) / math.log(damping)) + 2
 
 
-def _power_iteration(
+def power_iteration(
     inflow: sparse.csr_array,
     teleport: FloatArray,
     *,
     damping: float,
     tol: float,
     max_iter: int,
+    out_weight: FloatArray | None = None,
 ) -> FloatArray:
-    """Iterate ``x ← d·(Pᵀx + dangling(x)·t) + (1 − d)·t`` from uniform until the L1 change < tol.
+    """Personalised PageRank: iterate ``x ← d·(Px + leaked(x)·t) + (1 − d)·t`` to an L1 change < tol.
 
-    ``inflow[v, u]`` is the weight of step u → v; P row-normalises it by u's total out-weight.
+    ``inflow[v, u]`` is the weight of the step u → v; P divides it by u's out-weight, which is
+    ``out_weight[u]`` when given, else u's column sum. A member whose steps weigh less than
+    its out-weight (a dangling member weighs nothing) leaks the rest of its score, and the
+    leak re-enters along ``teleport``: the scores keep summing to 1.
     """
     n = inflow.shape[0]
-    out_weight = np.asarray(inflow.sum(axis=0), dtype=np.float64).ravel()
-    dangling = out_weight == 0
-    inverse_out = np.divide(1.0, out_weight, out=np.zeros(n, dtype=np.float64), where=~dangling)
-    scores = np.full(n, 1.0 / n)
+    if out_weight is None:
+        out_weight = np.asarray(inflow.sum(axis=0), dtype=np.float64).ravel()
+    inverse_out = np.divide(
+        1.0, out_weight, out=np.zeros(n, dtype=np.float64), where=out_weight > 0
+    )
+    # Starting from the teleport vector keeps members no walk reaches at exactly 0.
+    scores = teleport
     for _ in range(max_iter):
         previous = scores
         followed = inflow @ (previous * inverse_out)
-        scores = (
-            damping * (followed + previous[dangling].sum() * teleport) + (1 - damping) * teleport
-        )
+        leaked = previous.sum() - followed.sum()
+        scores = damping * (followed + leaked * teleport) + (1 - damping) * teleport
         if np.abs(scores - previous).sum() < tol:
             return np.asarray(scores, dtype=np.float64)
     raise ConvergenceError(

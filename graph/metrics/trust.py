@@ -1,0 +1,516 @@
+"""Trust scores that come from who vouches for whom, not from how much is logged.
+
+Method: a seeded, complaint-aware member of the EigenTrust / TrustRank / SybilRank family
+(personalised PageRank from pre-trusted members), with REV2's fairness idea for complaints.
+
+1. **Opinions.** A confirmed session is its recipient's opinion of its helper. A rating
+   ``r > 0`` vouches with strength ``r / 10``; an unrated session with ``unrated_weight``
+   (default 0.5, as a 5/10 would); a rating ``r < 0`` is a complaint of strength ``−r / 10``; a
+   rating of 0 says nothing. A disputed session is a complaint of strength ``dispute_weight``
+   (default 1, as a −10) or its own rating's, whichever is stronger; pending sessions say
+   nothing yet. Each (recipient, helper) pair holds one opinion of each kind: the mean strength
+   over its sessions. A hundred sessions between two accounts count as much as one, so volume
+   buys nothing; trust grows with the number of distinct members who vouch.
+2. **Seeds.** Trust enters the network only at pre-trusted members: ``seeds`` when given, else
+   the ``seed_share`` (default 1%, at least ``min_seeds``) best-established members, ranked by
+   the product of their rank by tenure and their rank by distinct vouchers among members whom
+   more members vouch for than complain about. New accounts are never seeds, however busy.
+3. **Propagation.** Personalised PageRank from the seeds along vouches: each member passes
+   ``damping`` of its trust on to the members it vouches for, in proportion to the strength of
+   its opinions; the rest returns to the seeds. Accounts that only vouch for one another get no
+   trust unless trust reaches them from outside, and what they receive from outside is only
+   shared among them, never multiplied (the TrustRank / SybilRank property).
+4. **Complaints.** ``distrust(m) = Σ strength(c→m) · goodness(c) · trust(c)`` over the members
+   ``c`` who complain about ``m``: a complaint weighs as much as its author is trusted, so
+   complaints from unknown or discredited accounts weigh almost nothing (REV2's fairness).
+   ``goodness = trust / (trust + distrust)`` is solved as a fixed point, since it also weighs
+   each complainant.
+5. **Rounds.** Vouches from members with low goodness are worth less: from the second round on
+   (``rounds``, default 2), each member passes on ``goodness`` times its share and the rest
+   returns to the seeds, so a well-connected fraudster cannot launder trust into a sybil crowd.
+6. **Score.** ``trust_score = x / (1 + x) · goodness`` with ``x`` the member's trust relative to
+   an even share (``n · trust``): 0 when no trust reaches the member, 0.5 for an average share
+   with no complaints, towards 1 for well-vouched members; complaints pull it down in
+   proportion to their weight.
+
+The decomposition is exact and explains every score (:meth:`TrustModel.explain`): a member's
+trust is its seed share plus one term per voucher, its distrust one term per complainant.
+
+On Bitcoin OTC (``bench/bench_trust.py``) the unsupervised AUC of low trust against REV2's
+fraud labels is 0.99+ with these defaults; the defaults were not tuned on anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import sparse
+from scipy.stats import rankdata
+
+from graph.metrics.centrality import iterations_needed, power_iteration
+from graph.model import Snapshot
+
+__all__ = ["EXPLANATION_COLUMNS", "TRUST_COLUMNS", "TrustModel", "trust_model", "trust_scores"]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Columns of :func:`trust_scores`'s result, in order.
+TRUST_COLUMNS = [
+    "member_id",
+    "trust_score",
+    "trust_rank",
+    "trust_percentile",
+    "positive_trust",
+    "distrust",
+    "goodness",
+    "seed",
+    "vouchers",
+    "complainants",
+    "top_voucher",
+    "top_voucher_share",
+    "top_complainant",
+    "top_complainant_share",
+]
+
+#: Columns of :meth:`TrustModel.explain`'s result, in order.
+EXPLANATION_COLUMNS = [
+    "kind",
+    "partner_id",
+    "share",
+    "strength",
+    "partner_trust",
+    "sessions",
+    "hours",
+    "mean_rating",
+    "first_at",
+    "last_at",
+    "session_ids",
+]
+
+
+@dataclass(frozen=True)
+class _Opinions:
+    """Per (helper, recipient) pair: mean vouch and complaint strength (helper × recipient)."""
+
+    vouches: sparse.csr_array
+    complaints: sparse.csr_array
+
+
+def _opinions(snapshot: Snapshot, *, unrated_weight: float, dispute_weight: float) -> _Opinions:
+    sessions = snapshot.sessions
+    status = sessions["status"].to_numpy(dtype=object)
+    rating = sessions["rating"].to_numpy(dtype=np.float64)
+    confirmed = status == "confirmed"
+    disputed = status == "disputed"
+    vouch = np.where(np.isnan(rating), unrated_weight, np.clip(rating, 0, None) / 10.0)
+    vouch = np.where(confirmed, vouch, 0.0)
+    against = np.clip(-np.nan_to_num(rating), 0, None) / 10.0
+    complaint = np.where(disputed, np.maximum(against, dispute_weight), 0.0)
+    complaint = np.where(confirmed, against, complaint)
+    helper = sessions["helper"].to_numpy()
+    recipient = sessions["recipient"].to_numpy()
+    n = snapshot.n_members
+    return _Opinions(
+        _pair_means(vouch, helper, recipient, n), _pair_means(complaint, helper, recipient, n)
+    )
+
+
+def _pair_means(
+    strength: FloatArray, helper: np.ndarray, recipient: np.ndarray, n: int
+) -> sparse.csr_array:
+    """Mean of the positive strengths per (helper, recipient) pair, as a CSR matrix."""
+    said = strength > 0
+    coordinates = (helper[said], recipient[said])
+    total = sparse.coo_array((strength[said], coordinates), shape=(n, n)).tocsr()
+    count = sparse.coo_array((np.ones(int(said.sum())), coordinates), shape=(n, n)).tocsr()
+    total.sum_duplicates()
+    count.sum_duplicates()
+    # Same coordinates, both canonical: the two data arrays line up entry by entry.
+    return sparse.csr_array((total.data / count.data, total.indices, total.indptr), shape=(n, n))
+
+
+@dataclass
+class TrustModel:
+    """Everything a trust computation produced: scores, and the terms that explain them.
+
+    Build it with :func:`trust_model`; :meth:`scores` is the ``trust.csv`` table and
+    :meth:`explain` one member's explanation. Arrays are per member in snapshot order; trust
+    and distrust sum-normalised (trust sums to 1 over members).
+    """
+
+    snapshot: Snapshot
+    vouches: sparse.csr_array
+    complaints: sparse.csr_array
+    seeds: npt.NDArray[np.bool_]
+    teleport: FloatArray
+    damping: float
+    out_weight: FloatArray
+    passed: FloatArray
+    trust: FloatArray
+    distrust: FloatArray
+    goodness: FloatArray
+
+    @cached_property
+    def trust_score(self) -> FloatArray:
+        """Per member: ``x / (1 + x) · goodness`` with ``x = n · trust``, in [0, 1]."""
+        share = self.trust * len(self.trust)
+        return np.asarray(share / (1.0 + share) * self.goodness, dtype=np.float64)
+
+    def _vouch_terms(self) -> sparse.csr_array:
+        """``[m, v]``: the trust voucher ``v`` passes to ``m`` (rows sum to trust minus seeding)."""
+        per_unit = np.divide(
+            self.damping * self.passed * self.trust,
+            self.out_weight,
+            out=np.zeros_like(self.trust),
+            where=self.out_weight > 0,
+        )
+        return self.vouches @ sparse.diags_array(per_unit)
+
+    def _complaint_terms(self) -> sparse.csr_array:
+        """``[m, c]``: the distrust complainant ``c`` lays on ``m`` (rows sum to distrust)."""
+        return self.complaints @ sparse.diags_array(self.goodness * self.trust)
+
+    def scores(self) -> pd.DataFrame:
+        """The ``trust.csv`` table: columns :data:`TRUST_COLUMNS`, one row per member.
+
+        ``trust_rank`` is 1 for the most trusted (ties share the better rank);
+        ``trust_percentile`` is the share of members strictly less trusted, in [0, 100).
+        ``positive_trust`` and ``distrust`` are relative to an even share (1 = average).
+        ``top_voucher`` / ``top_complainant`` name the partner who contributes most to the
+        member's trust / distrust, with that contribution's share in [0, 1].
+        """
+        members = self.snapshot.members["member_id"].reset_index(drop=True)
+        n = len(members)
+        score = self.trust_score
+        top_voucher, voucher_share = _row_top(self._vouch_terms(), self.trust)
+        top_complainant, complainant_share = _row_top(self._complaint_terms(), self.distrust)
+        ids = members.to_numpy(dtype=object)
+        return pd.DataFrame(
+            {
+                "member_id": members,
+                "trust_score": score,
+                "trust_rank": rankdata(-score, method="min").astype(np.int64),
+                "trust_percentile": 100.0 * (rankdata(score, method="min") - 1) / max(n, 1),
+                "positive_trust": self.trust * n,
+                "distrust": self.distrust * n,
+                "goodness": self.goodness,
+                "seed": self.seeds,
+                "vouchers": np.diff(self.vouches.indptr).astype(np.int64),
+                "complainants": np.diff(self.complaints.indptr).astype(np.int64),
+                "top_voucher": pd.Series(
+                    np.where(top_voucher >= 0, ids[np.maximum(top_voucher, 0)], None), dtype="str"
+                ),
+                "top_voucher_share": voucher_share,
+                "top_complainant": pd.Series(
+                    np.where(top_complainant >= 0, ids[np.maximum(top_complainant, 0)], None),
+                    dtype="str",
+                ),
+                "top_complainant_share": complainant_share,
+            },
+            columns=TRUST_COLUMNS,
+        )
+
+    def explain(self, member_id: str, *, top: int = 10) -> pd.DataFrame:
+        """Why ``member_id`` has its score: the largest contributions to its trust and distrust.
+
+        Parameters
+        ----------
+        member_id
+            The member to explain.
+        top
+            At most this many vouches and this many complaints (largest first).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`EXPLANATION_COLUMNS`. ``kind`` is ``"seed"`` (trust the member holds
+            as a pre-trusted seed), ``"vouch"`` (a partner whose help sessions with the member
+            pass trust to it) or ``"complaint"`` (a partner whose negative ratings or disputes
+            lay distrust on it). ``share`` is the contribution's share of the member's trust
+            (seed and vouches sum to 1) or distrust (complaints sum to 1). ``strength`` is the
+            pair's opinion in [0, 1]; ``partner_trust`` the partner's trust relative to an even
+            share. The session columns describe the pair's sessions with the member as helper.
+
+        Raises
+        ------
+        KeyError
+            When no member has that id.
+        """
+        members = self.snapshot.members["member_id"]
+        position = int(np.searchsorted(members.to_numpy(dtype=object), member_id))
+        if position >= len(members) or members.iloc[position] != member_id:
+            raise KeyError(member_id)
+        n = len(members)
+        rows: list[dict[str, object]] = []
+        if self.seeds[position] and self.trust[position] > 0:
+            vouched = float(self._vouch_terms()[[position], :].sum())
+            rows.append(
+                {"kind": "seed", "share": 1.0 - vouched / self.trust[position], "strength": 1.0}
+            )
+        for kind, terms, opinions, total in (
+            ("vouch", self._vouch_terms(), self.vouches, self.trust[position]),
+            ("complaint", self._complaint_terms(), self.complaints, self.distrust[position]),
+        ):
+            row = terms[[position], :].tocoo()
+            strengths = opinions[[position], :].toarray().ravel()
+            order = np.argsort(-row.data, kind="stable")[:top]
+            for partner, amount in zip(row.col[order], row.data[order], strict=True):
+                rows.append(
+                    {
+                        "kind": kind,
+                        "partner": int(partner),
+                        "share": float(amount / total) if total > 0 else 0.0,
+                        "strength": float(strengths[partner]),
+                        "partner_trust": float(self.trust[partner] * n),
+                    }
+                )
+        return self._with_sessions(position, rows)
+
+    def _with_sessions(self, position: int, rows: list[dict[str, object]]) -> pd.DataFrame:
+        sessions = self.snapshot.sessions
+        helped = sessions[sessions["helper"].to_numpy() == position]
+        ids = self.snapshot.members["member_id"].to_numpy(dtype=object)
+        for row in rows:
+            partner = cast("int | None", row.pop("partner", None))
+            row["partner_id"] = "" if partner is None else ids[partner]
+            pair = helped[helped["recipient"].to_numpy() == partner]
+            if partner is None or not len(pair):
+                continue
+            row.update(
+                sessions=len(pair),
+                hours=float(pair["hours"].sum()),
+                mean_rating=float(pair["rating"].mean()),
+                first_at=pair["started_at"].min(),
+                last_at=pair["started_at"].max(),
+                session_ids=" ".join(pair["session_id"].iloc[-5:][::-1]),
+            )
+        return pd.DataFrame(rows, columns=EXPLANATION_COLUMNS)
+
+
+def _row_top(terms: sparse.csr_array, totals: FloatArray) -> tuple[np.ndarray, FloatArray]:
+    """Per row: the column of its largest entry (−1 for an empty row) and its share of total."""
+    n = terms.shape[0]
+    column = np.full(n, -1, dtype=np.int64)
+    share = np.zeros(n, dtype=np.float64)
+    counts = np.diff(terms.indptr)
+    rows = np.repeat(np.arange(n), counts)
+    if not len(rows):
+        return column, share
+    # Sort each row's entries by value, largest last; the last entry of each row wins.
+    order = np.lexsort((terms.data, rows))
+    last = terms.indptr[1:][counts > 0] - 1
+    winners = order[last]
+    filled = rows[winners]
+    column[filled] = terms.indices[winners]
+    share[filled] = np.divide(
+        terms.data[winners],
+        totals[filled],
+        out=np.zeros(len(filled)),
+        where=totals[filled] > 0,
+    )
+    return column, share
+
+
+def _default_seeds(
+    snapshot: Snapshot, opinions: _Opinions, *, seed_share: float, min_seeds: int
+) -> npt.NDArray[np.bool_]:
+    """The best-established members: tenure rank × distinct-voucher rank, top ``seed_share``."""
+    n = snapshot.n_members
+    vouchers = np.diff(opinions.vouches.indptr)
+    complainants = np.diff(opinions.complaints.indptr)
+    joined = snapshot.members["joined_at"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    tenure = _reference_time(snapshot) - joined
+    candidate = vouchers > complainants
+    established = rankdata(tenure) * rankdata(vouchers)
+    established[~candidate] = -1.0
+    count = min(int(candidate.sum()), max(min_seeds, int(np.ceil(seed_share * n))))
+    # Most established first; ties go to the earlier member number, so seeds are reproducible.
+    order = np.lexsort((np.arange(n), -established))[:count]
+    seeds = np.zeros(n, dtype=bool)
+    seeds[order] = True
+    return seeds
+
+
+def _reference_time(snapshot: Snapshot) -> int:
+    """``as_of``, else the latest event in the snapshot (Unix seconds)."""
+    if snapshot.as_of is not None:
+        return int(pd.Timestamp(snapshot.as_of).timestamp())
+    latest = [snapshot.members["joined_at"].max(), snapshot.sessions["started_at"].max()]
+    known = [pd.Timestamp(t) for t in latest if not pd.isna(t)]
+    return int(max(known).timestamp()) if known else 0
+
+
+def _seed_mask(snapshot: Snapshot, seeds: Collection[str]) -> npt.NDArray[np.bool_]:
+    ids = snapshot.members["member_id"]
+    wanted = pd.Index(list(seeds))
+    unknown = wanted.difference(pd.Index(ids))
+    if len(unknown):
+        raise ValueError(f"seeds: unknown members {list(unknown[:5])}")
+    if not len(wanted):
+        raise ValueError("seeds: give at least one member")
+    return np.asarray(ids.isin(wanted).to_numpy(), dtype=bool)
+
+
+def _check(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], not {value}")
+
+
+def trust_model(
+    snapshot: Snapshot,
+    *,
+    seeds: Collection[str] | None = None,
+    seed_share: float = 0.01,
+    min_seeds: int = 10,
+    damping: float = 0.85,
+    unrated_weight: float = 0.5,
+    dispute_weight: float = 1.0,
+    rounds: int = 2,
+    tol: float = 1e-10,
+    max_iter: int | None = None,
+) -> TrustModel:
+    """Compute trust (see the module documentation for the method) and keep its terms.
+
+    Parameters
+    ----------
+    snapshot
+        The network.
+    seeds
+        Pre-trusted member ids. Default: the best-established members (see ``seed_share``).
+    seed_share, min_seeds
+        Default seeds: this share of all members, at least ``min_seeds`` (fewer only when fewer
+        members qualify).
+    damping
+        Share of its trust a member passes on along its vouches, in [0, 1).
+    unrated_weight
+        Vouch strength of a confirmed session without a rating, in [0, 1].
+    dispute_weight
+        Complaint strength of a disputed session, in [0, 1].
+    rounds
+        Propagation rounds (≥ 1); from the second on, vouches are discounted by goodness.
+    tol, max_iter
+        Convergence of each propagation (L1 change of trust; see
+        :func:`graph.metrics.centrality.pagerank`).
+
+    Raises
+    ------
+    ValueError
+        For a setting out of range or unknown seeds.
+    graph.errors.ConvergenceError
+        When a propagation does not converge within ``max_iter``.
+    """
+    _check("damping", damping, 0.0, 0.999999)
+    _check("unrated_weight", unrated_weight, 0.0, 1.0)
+    _check("dispute_weight", dispute_weight, 0.0, 1.0)
+    _check("seed_share", seed_share, 0.0, 1.0)
+    if rounds < 1:
+        raise ValueError(f"rounds must be ≥ 1, not {rounds}")
+    if max_iter is None:
+        max_iter = iterations_needed(damping=damping, tol=tol)
+    opinions = _opinions(snapshot, unrated_weight=unrated_weight, dispute_weight=dispute_weight)
+    n = snapshot.n_members
+    seed_mask = (
+        _default_seeds(snapshot, opinions, seed_share=seed_share, min_seeds=min_seeds)
+        if seeds is None
+        else _seed_mask(snapshot, seeds)
+    )
+    teleport = seed_mask / max(int(seed_mask.sum()), 1)
+    # inflow[m, v]: vouch of v for m — the helper × recipient opinions are already that way.
+    out_weight = np.asarray(opinions.vouches.sum(axis=0), dtype=np.float64).ravel()
+    passed = np.ones(n)
+    goodness = np.ones(n)
+    trust = distrust = np.zeros(n)
+    for round_ in range(rounds):
+        if round_:
+            passed = goodness
+        inflow = opinions.vouches @ sparse.diags_array(passed)
+        trust = (
+            power_iteration(
+                inflow.tocsr(),
+                teleport,
+                damping=damping,
+                tol=tol,
+                max_iter=max_iter,
+                out_weight=out_weight,
+            )
+            if n and seed_mask.any()
+            else np.zeros(n)
+        )
+        goodness, distrust = _goodness(opinions.complaints, trust)
+    return TrustModel(
+        snapshot=snapshot,
+        vouches=opinions.vouches,
+        complaints=opinions.complaints,
+        seeds=seed_mask,
+        teleport=teleport,
+        damping=damping,
+        out_weight=out_weight,
+        passed=passed,
+        trust=trust,
+        distrust=distrust,
+        goodness=goodness,
+    )
+
+
+def _goodness(
+    complaints: sparse.csr_array, trust: FloatArray, *, tol: float = 1e-12, max_iter: int = 200
+) -> tuple[FloatArray, FloatArray]:
+    """Solve ``g = trust / (trust + C·(g·trust))``; returns goodness and distrust.
+
+    The map is monotone and bounded in [0, 1]: iterating from g = 1 descends to its largest
+    fixed point. Members with neither trust nor distrust keep goodness 1 (no evidence against
+    them; their score is 0 anyway).
+    """
+    goodness = np.ones_like(trust)
+    distrust = np.zeros_like(trust)
+    for _ in range(max_iter):
+        distrust = complaints @ (goodness * trust)
+        total = trust + distrust
+        updated = np.divide(trust, total, out=np.ones_like(trust), where=total > 0)
+        if np.abs(updated - goodness).max(initial=0.0) < tol:
+            return updated, distrust
+        goodness = updated
+    return goodness, distrust
+
+
+def trust_scores(snapshot: Snapshot, **settings: Any) -> pd.DataFrame:
+    """Trust of every member: the ``trust.csv`` table (columns :data:`TRUST_COLUMNS`).
+
+    Keyword settings are those of :func:`trust_model`; see the module documentation for the
+    method.
+
+    Examples
+    --------
+    Ann and Bo are long-standing members who vouch for each other and for Cai; Dan and Eve
+    joined last week and rate each other 10/10 over forty hours. Eve also helped Ann once and
+    Ann complained.
+
+    >>> from graph.ingest import ingest
+    >>> from graph.store import SqliteStore
+    >>> store = SqliteStore(":memory:")
+    >>> members = pd.DataFrame({"member_id": ["ann", "bo", "cai", "dan", "eve"],
+    ...     "joined_at": ["2024-01-01", "2024-01-01", "2024-06-01", "2025-03-01", "2025-03-01"]})
+    >>> pairs = [("ann", "bo", 9), ("bo", "ann", 8), ("cai", "ann", 7), ("cai", "bo", 9),
+    ...          ("dan", "eve", 10), ("eve", "dan", 10), ("eve", "ann", -6)]
+    >>> sessions = pd.DataFrame({"session_id": [f"s{i}" for i in range(len(pairs))],
+    ...     "helper_id": [p[0] for p in pairs], "recipient_id": [p[1] for p in pairs],
+    ...     "started_at": "2025-03-05", "hours": [2, 2, 1, 1, 20, 20, 1],
+    ...     "rating": [p[2] for p in pairs]})
+    >>> report = ingest({"members": members, "sessions": sessions}, store)
+    >>> table = trust_scores(store.snapshot(), seeds=["ann", "bo"]).set_index("member_id")
+    >>> table["trust_rank"].to_dict()
+    {'ann': 2, 'bo': 1, 'cai': 3, 'dan': 4, 'eve': 4}
+
+    No trust reaches Dan and Eve, however many hours they log; Ann's complaint leaves Eve with
+    no goodness either.
+
+    >>> table.loc[["dan", "eve"], ["trust_score", "goodness"]].to_numpy().tolist()
+    [[0.0, 1.0], [0.0, 0.0]]
+    """
+    return trust_model(snapshot, **settings).scores()

@@ -1,0 +1,230 @@
+"""Trust scores: known answers, sybil and volume resistance, complaints, explanations, OTC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import rankdata
+
+from graph.generate import GeneratorParams, generate
+from graph.ingest import ingest
+from graph.ingest.snap import read_snap
+from graph.metrics.trust import EXPLANATION_COLUMNS, TRUST_COLUMNS, trust_model, trust_scores
+from graph.model import Snapshot
+from graph.store import SqliteStore
+
+OTC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bitcoin-otc"
+
+Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
+
+
+def _snapshot(
+    members: dict[str, str], sessions: list[Session], status: list[str] | None = None
+) -> Snapshot:
+    store = SqliteStore(":memory:")
+    frame = pd.DataFrame(
+        {
+            "session_id": [f"s{i}" for i in range(len(sessions))],
+            "helper_id": [s[0] for s in sessions],
+            "recipient_id": [s[1] for s in sessions],
+            "started_at": "2025-06-01",
+            "hours": [s[2] for s in sessions],
+            "rating": pd.array([s[3] for s in sessions], dtype="Int64"),
+            "status": status or ["confirmed"] * len(sessions),
+        }
+    )
+    people = pd.DataFrame({"member_id": list(members), "joined_at": list(members.values())})
+    report = ingest({"members": people, "sessions": frame}, store, now=pd.Timestamp("2026-01-01"))
+    assert report.all_accepted, report.rejects
+    return store.snapshot()
+
+
+#: An established neighbourhood: six members helping one another over the years.
+HONEST = dict.fromkeys(("ann", "bo", "cai", "dan", "eli", "fay"), "2023-01-01")
+HONEST_SESSIONS: list[Session] = [
+    ("ann", "bo", 2, 9),
+    ("bo", "cai", 1, 8),
+    ("cai", "dan", 1, 9),
+    ("dan", "eli", 2, 7),
+    ("eli", "fay", 1, 9),
+    ("fay", "ann", 1, 8),
+    ("bo", "ann", 1, None),
+    ("dan", "ann", 2, 10),
+    ("eli", "bo", 1, 6),
+]
+SEEDS = ["ann", "bo"]
+
+
+def _scores(snapshot: Snapshot, **settings: object) -> pd.Series:
+    return trust_scores(snapshot, seeds=SEEDS, **settings).set_index("member_id")["trust_score"]
+
+
+def test_columns_ranges_and_ranks() -> None:
+    table = trust_scores(_snapshot(HONEST, HONEST_SESSIONS), seeds=SEEDS)
+    assert list(table.columns) == TRUST_COLUMNS
+    assert table["trust_score"].between(0, 1).all()
+    assert table["goodness"].between(0, 1).all()
+    expected_rank = rankdata(-table["trust_score"], method="min")
+    assert (table["trust_rank"].to_numpy() == expected_rank).all()
+    assert table["trust_percentile"].between(0, 100).all()
+    best = table.loc[table["trust_rank"].idxmin()]
+    assert best["trust_percentile"] == pytest.approx(100 * (len(table) - 1) / len(table))
+
+
+def test_first_round_matches_networkx_personalised_pagerank() -> None:
+    snapshot = _snapshot(HONEST, HONEST_SESSIONS)
+    model = trust_model(snapshot, seeds=SEEDS, rounds=1, tol=1e-13)
+    # The readable twin: vouches as a weighted DiGraph recipient → helper, PageRank from seeds.
+    graph = nx.DiGraph()
+    graph.add_nodes_from(HONEST)
+    strengths: dict[tuple[str, str], list[float]] = {}
+    for helper, recipient, _, rating in HONEST_SESSIONS:
+        strength = 0.5 if rating is None else rating / 10
+        strengths.setdefault((recipient, helper), []).append(strength)
+    graph.add_weighted_edges_from((a, b, float(np.mean(w))) for (a, b), w in strengths.items())
+    reference = nx.pagerank(
+        graph, alpha=0.85, personalization=dict.fromkeys(SEEDS, 1.0), tol=1e-14, max_iter=1000
+    )
+    ids = snapshot.members["member_id"].tolist()
+    assert model.trust == pytest.approx([reference[m] for m in ids], abs=1e-9)
+
+
+def test_a_closed_group_gains_nothing_however_many_hours_it_logs() -> None:
+    sybils = {f"x{i}": "2025-05-20" for i in range(5)}
+    collusion: list[Session] = [
+        (f"x{i}", f"x{j}", 8, 10) for i in range(5) for j in range(5) if i != j
+    ]
+    snapshot = _snapshot({**HONEST, **sybils}, HONEST_SESSIONS + collusion * 3)
+    scores = _scores(snapshot)
+    assert (scores[list(sybils)] == 0).all()
+    assert (scores[list(HONEST)] > 0).all()
+
+
+def test_volume_between_the_same_partners_changes_nothing() -> None:
+    once = _scores(_snapshot(HONEST, HONEST_SESSIONS))
+    repeated = [(h, r, hours * 5, rating) for h, r, hours, rating in HONEST_SESSIONS]
+    many = _scores(_snapshot(HONEST, HONEST_SESSIONS + repeated * 4))
+    pd.testing.assert_series_equal(once, many, rtol=1e-9)
+
+
+def test_trust_entering_a_group_through_one_vouch_is_shared_not_multiplied() -> None:
+    sybils = {f"x{i}": "2025-05-20" for i in range(6)}
+    ring: list[Session] = [(f"x{i}", f"x{(i + 1) % 6}", 8, 10) for i in range(6)]
+    attack: list[Session] = [("x0", "fay", 1, 9)]  # Fay vouches for one account of the group
+    small = trust_model(_snapshot({**HONEST, **sybils}, HONEST_SESSIONS + attack), seeds=SEEDS)
+    large = trust_model(
+        _snapshot({**HONEST, **sybils}, HONEST_SESSIONS + attack + ring * 5), seeds=SEEDS
+    )
+    ids = small.snapshot.members["member_id"]
+    group = ids.isin(list(sybils)).to_numpy()
+    fay = int(np.flatnonzero(ids == "fay")[0])
+    # What the group holds is at most what Fay passes it, compounded by the damping bound.
+    passed = small.trust[fay] * 0.85 * 0.9 / small.out_weight[fay]
+    assert large.trust[group].sum() <= passed / (1 - 0.85) + 1e-12
+    assert large.trust[group].sum() < large.trust[fay] * 6
+
+
+def test_a_complaint_weighs_as_much_as_its_author_is_trusted() -> None:
+    newcomer = {**HONEST, "gus": "2025-05-30", "hal": "2024-01-01"}
+    # Hal earns trust by helping Ann and Bo; Gus is a stranger nobody vouches for.
+    base: list[Session] = [*HONEST_SESSIONS, ("hal", "ann", 2, 9), ("hal", "bo", 1, 8)]
+    by_trusted = _scores(_snapshot(newcomer, [*base, ("hal", "ann", 1, -8)]))
+    by_stranger = _scores(_snapshot(newcomer, [*base, ("hal", "gus", 1, -8)]))
+    clean = _scores(_snapshot(newcomer, base))
+    assert by_trusted["hal"] < clean["hal"] * 0.9
+    assert by_stranger["hal"] == pytest.approx(clean["hal"])
+
+
+def test_a_disputed_session_is_a_complaint_and_a_pending_one_says_nothing() -> None:
+    sessions = [*HONEST_SESSIONS, ("cai", "ann", 1, None)]
+    base = ["confirmed"] * len(HONEST_SESSIONS)
+    clean = _scores(_snapshot(HONEST, HONEST_SESSIONS))
+    disputed = trust_scores(_snapshot(HONEST, sessions, [*base, "disputed"]), seeds=SEEDS)
+    pending = _scores(_snapshot(HONEST, sessions, [*base, "pending"]))
+    cai = disputed.set_index("member_id").loc["cai"]
+    assert cai["complainants"] == 1
+    assert cai["trust_score"] < clean["cai"]
+    pd.testing.assert_series_equal(pending, clean)
+
+
+def test_default_seeds_are_established_members() -> None:
+    people = {**HONEST, "new": "2025-05-25"}
+    sessions = [*HONEST_SESSIONS, ("new", "ann", 3, 10), ("new", "bo", 3, 10), ("new", "cai", 1, 9)]
+    model = trust_model(_snapshot(people, sessions), seed_share=0.0, min_seeds=2)
+    seeds = set(model.snapshot.members["member_id"][model.seeds])
+    assert len(seeds) == 2
+    assert "new" not in seeds  # the most vouched-for, but only days old
+
+
+def test_explanation_accounts_for_the_whole_score() -> None:
+    snapshot = _snapshot(HONEST, [*HONEST_SESSIONS, ("ann", "fay", 1, -4)])
+    model = trust_model(snapshot, seeds=SEEDS)
+    table = model.scores().set_index("member_id")
+    for member in HONEST:
+        explanation = model.explain(member)
+        assert list(explanation.columns) == EXPLANATION_COLUMNS
+        positive = explanation[explanation["kind"].isin(["seed", "vouch"])]
+        if table.loc[member, "positive_trust"] > 0:
+            assert positive["share"].sum() == pytest.approx(1.0)
+        vouches = explanation[explanation["kind"] == "vouch"]
+        if len(vouches):
+            assert vouches.iloc[0]["partner_id"] == table.loc[member, "top_voucher"]
+            assert vouches.iloc[0]["share"] == pytest.approx(table.loc[member, "top_voucher_share"])
+    ann = model.explain("ann")
+    complaint = ann[ann["kind"] == "complaint"].iloc[0]
+    assert complaint["partner_id"] == "fay"
+    assert complaint["share"] == pytest.approx(1.0)
+    assert complaint["mean_rating"] == -4
+    with pytest.raises(KeyError):
+        model.explain("nobody")
+
+
+def test_bad_settings_are_refused() -> None:
+    snapshot = _snapshot(HONEST, HONEST_SESSIONS)
+    with pytest.raises(ValueError, match="unknown members"):
+        trust_model(snapshot, seeds=["ann", "zed"])
+    with pytest.raises(ValueError, match="damping"):
+        trust_model(snapshot, damping=1.0)
+    with pytest.raises(ValueError, match="rounds"):
+        trust_model(snapshot, rounds=0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_scores_are_valid_on_generated_networks(seed: int) -> None:
+    data = generate(GeneratorParams(members=1500, seed=seed))
+    store = SqliteStore(":memory:")
+    ingest(
+        {"members": data.members, "sessions": data.sessions, "referrals": data.referrals},
+        store,
+        now=pd.Timestamp("2026-07-01"),
+    )
+    model = trust_model(store.snapshot())
+    assert model.trust.sum() == pytest.approx(1.0)
+    table = model.scores()
+    assert table["trust_score"].between(0, 1).all()
+    circles = {m for group in data.truth if group.kind == "honest_circle" for m in group.members}
+    circle_pct = table.loc[table["member_id"].isin(circles), "trust_percentile"]
+    # Long-tenured neighbours helping each other weekly are what a time bank is for.
+    assert circle_pct.median() > 50
+
+
+def _auc(trust: np.ndarray, positive: np.ndarray) -> float:
+    """P(a positive member is less trusted than a negative one), ties counting half."""
+    ranks = rankdata(-trust)
+    p, q = positive.sum(), (~positive).sum()
+    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * q))
+
+
+def test_bitcoin_otc_fraud_auc() -> None:
+    store = SqliteStore(":memory:")
+    report = ingest(read_snap(OTC / "network.csv"), store)
+    assert report.tables["sessions"].inserted == 35_592
+    labels = pd.read_csv(OTC / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
+    table = trust_scores(store.snapshot()).set_index("member_id")
+    score = table.loc[labels["node"], "trust_score"].to_numpy()
+    fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
+    assert _auc(score, fraudulent) >= 0.95
