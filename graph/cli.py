@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from rich.table import Table
 from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
 from graph.errors import TimebankError
-from graph.ingest import IngestReport, ingest
+from graph.ingest import IngestReport, RawDataset, ingest, read_snap
 from graph.neo4j_server import DEFAULT_HEAP
 from graph.store import GraphStore, SqliteStore, open_store
 
@@ -36,6 +37,14 @@ console = Console(stderr=True)
 
 EXIT_REJECTS = 1
 EXIT_USAGE = 2
+
+
+class InputFormat(StrEnum):
+    """What ``timebank ingest`` reads."""
+
+    dataset = "dataset"
+    snap = "snap"
+
 
 StoreOption = Annotated[
     str,
@@ -67,7 +76,7 @@ def _open(location: str) -> Iterator[GraphStore]:
 
 
 def _ingest_with_progress(
-    source: Path, store: GraphStore, *, encoding: str, quiet: bool = False
+    source: Path | RawDataset, store: GraphStore, *, encoding: str, quiet: bool = False
 ) -> IngestReport:
     with Progress(
         TextColumn("{task.description:<12}"),
@@ -122,7 +131,10 @@ def _write_rejects(report: IngestReport, path: Path | None) -> None:
 @app.command("ingest")
 def ingest_command(
     data_dir: Annotated[
-        Path, typer.Argument(help="Dataset folder (members.csv, sessions.csv, …).")
+        Path,
+        typer.Argument(
+            help="Dataset folder (members.csv, sessions.csv, …), or a SNAP file with --format snap."
+        ),
     ],
     store: StoreOption,
     rejects: Annotated[
@@ -130,10 +142,22 @@ def ingest_command(
         typer.Option("--rejects", help="Write rejected rows here (file,line,column,value,reason)."),
     ] = None,
     encoding: EncodingOption = "utf-8",
+    source_format: Annotated[
+        InputFormat,
+        typer.Option(
+            "--format",
+            help="dataset: a folder in the timebank schema; snap: a SNAP signed edge list "
+            "(source,target,rating,time), each rating read as one confirmed hour of help.",
+        ),
+    ] = InputFormat.dataset,
 ) -> None:
-    """Validate a dataset folder and add its good rows to a store (idempotent)."""
+    """Validate a dataset and add its good rows to a store (idempotent)."""
     with _open(store) as opened:
-        report = _ingest_with_progress(data_dir, opened, encoding=encoding)
+        source: Path | RawDataset = data_dir
+        if source_format is InputFormat.snap:
+            with _errors_as_exit():
+                source = read_snap(data_dir)
+        report = _ingest_with_progress(source, opened, encoding=encoding)
     _write_rejects(report, rejects)
     _print_report(report, rejects)
     if not report.all_accepted:

@@ -145,7 +145,13 @@ def read_snap(path: Path | str) -> RawDataset:
     )
     return RawDataset(
         {
-            "members": RawTable(TABLES["members"], source, members, first["line"].to_numpy()),
+            # A source of its own, so a bad line is counted once, against the sessions it held.
+            "members": RawTable(
+                TABLES["members"],
+                f"{source} (first appearances)",
+                members,
+                first["line"].to_numpy(),
+            ),
             "sessions": RawTable(TABLES["sessions"], source, sessions, lines),
         },
         pd.concat(rejects, ignore_index=True),

@@ -104,10 +104,10 @@ class _Opinions:
 
 def _opinions(snapshot: Snapshot, *, unrated_weight: float, dispute_weight: float) -> _Opinions:
     sessions = snapshot.sessions
-    status = sessions["status"].to_numpy(dtype=object)
+    # Comparing the categorical column compares its small integer codes: no strings touched.
+    confirmed = (sessions["status"] == "confirmed").to_numpy()
+    disputed = (sessions["status"] == "disputed").to_numpy()
     rating = sessions["rating"].to_numpy(dtype=np.float64)
-    confirmed = status == "confirmed"
-    disputed = status == "disputed"
     vouch = np.where(np.isnan(rating), unrated_weight, np.clip(rating, 0, None) / 10.0)
     vouch = np.where(confirmed, vouch, 0.0)
     against = np.clip(-np.nan_to_num(rating), 0, None) / 10.0
