@@ -12,42 +12,21 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import networkx as nx
 import pandas as pd
 
-from bench.common import dataset, peak_rss_gb, print_table, timed
+from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
 from graph.store import SqliteStore
-
-
-def prepare(store_path: Path, members: int) -> None:
-    """Ingest a generated dataset into ``store_path`` (run in a child process)."""
-    from graph.ingest import ingest
-
-    folder = dataset(Path(tempfile.gettempdir()) / f"timebank-bench-{members}", members)
-    with SqliteStore(store_path) as store:
-        report = ingest(folder, store)
-    if not report.all_accepted:
-        raise SystemExit(f"generated data had rejects: {report.rejects.head()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--store", type=Path, default=None, help="store to reuse (built if absent)")
-    parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    store_path = args.store or Path(tempfile.gettempdir()) / f"timebank-bench-{args.members}.db"
-    if args.prepare_only:
-        prepare(store_path, args.members)
-        return
-    if not store_path.exists():
-        command = [sys.executable, "-m", "bench.bench_snapshot", "--members", str(args.members)]
-        subprocess.run([*command, "--store", str(store_path), "--prepare-only"], check=True)
+    store_path = args.store or prepared_store_path(args.members)
 
     seconds: dict[str, float] = {}
     baseline_rss = peak_rss_gb()

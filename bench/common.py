@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +33,31 @@ def dataset(folder: Path, members: int, seed: int = 1) -> Path:
     return folder
 
 
+def prepared_store_path(members: int) -> Path:
+    """An embedded store holding the generated dataset of ``members``, built once and reused.
+
+    It is built in a child process, so that ingest's memory does not count in the caller's
+    peak RSS.
+    """
+    path = Path(tempfile.gettempdir()) / f"timebank-bench-{members}.db"
+    if not path.exists():
+        subprocess.run(
+            [sys.executable, "-m", "bench.common", "--prepare", str(members), str(path)], check=True
+        )
+    return path
+
+
+def _prepare(members: int, path: Path) -> None:
+    from graph.ingest import ingest
+    from graph.store import SqliteStore
+
+    folder = dataset(Path(tempfile.gettempdir()) / f"timebank-bench-{members}", members)
+    with SqliteStore(path) as store:
+        report = ingest(folder, store)
+    if not report.all_accepted:
+        raise SystemExit(f"generated data had rejects: {report.rejects.head()}")
+
+
 def best_of(repeats: int, run: Callable[[], object]) -> float:
     """Fastest of ``repeats`` runs, in seconds: the least disturbed by the shared machine."""
     times = []
@@ -44,3 +72,8 @@ def print_table(rows: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--prepare"]:
+        _prepare(int(sys.argv[2]), Path(sys.argv[3]))

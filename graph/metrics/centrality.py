@@ -140,7 +140,7 @@ def pagerank(
     # inflow[v, u] is the weight of the step u → v: for "to_helper" (recipient → helper) that is
     # help[helper, recipient] itself, so the matrix needs no transpose.
     inflow = help_hours if direction == "to_helper" else help_hours.T.tocsr()
-    scores = power_iteration(inflow, teleport, damping=damping, tol=tol, max_iter=max_iter)
+    scores, _ = power_iteration(inflow, teleport, damping=damping, tol=tol, max_iter=max_iter)
     return pd.DataFrame({"member_id": member_ids, "pagerank": scores})
 
 
@@ -169,13 +169,16 @@ def power_iteration(
     tol: float,
     max_iter: int,
     out_weight: FloatArray | None = None,
-) -> FloatArray:
+    start: FloatArray | None = None,
+) -> tuple[FloatArray, int]:
     """Personalised PageRank: iterate ``x ← d·(Px + leaked(x)·t) + (1 − d)·t`` to an L1 change < tol.
 
     ``inflow[v, u]`` is the weight of the step u → v; P divides it by u's out-weight, which is
     ``out_weight[u]`` when given, else u's column sum. A member whose steps weigh less than
     its out-weight (a dangling member weighs nothing) leaks the rest of its score, and the
-    leak re-enters along ``teleport``: the scores keep summing to 1.
+    leak re-enters along ``teleport``: the scores keep summing to 1. Returns the scores and the
+    number of iterations run. ``start`` (default: ``teleport``) is the first guess; a nearby
+    solution, e.g. of a slightly different matrix, saves iterations.
     """
     n = inflow.shape[0]
     if out_weight is None:
@@ -184,14 +187,24 @@ def power_iteration(
         1.0, out_weight, out=np.zeros(n, dtype=np.float64), where=out_weight > 0
     )
     # Starting from the teleport vector keeps members no walk reaches at exactly 0.
-    scores = teleport
-    for _ in range(max_iter):
-        previous = scores
-        followed = inflow @ (previous * inverse_out)
-        leaked = previous.sum() - followed.sum()
-        scores = damping * (followed + leaked * teleport) + (1 - damping) * teleport
-        if np.abs(scores - previous).sum() < tol:
-            return np.asarray(scores, dtype=np.float64)
+    scores = np.array(teleport if start is None else start, dtype=np.float64)
+    # The teleport vector is often sparse (a few seeds): add it at its non-zero entries only.
+    jump_at = np.flatnonzero(teleport)
+    jump = teleport[jump_at]
+    # Buffers reused across iterations: each iteration then streams the matrix once and a few
+    # member vectors, close to what memory bandwidth allows.
+    scaled = np.empty(n)
+    change = np.empty(n)
+    for iteration in range(1, max_iter + 1):
+        np.multiply(scores, inverse_out, out=scaled)
+        followed = inflow @ scaled
+        leaked = scores.sum() - followed.sum()
+        followed *= damping
+        followed[jump_at] += (damping * leaked + 1 - damping) * jump
+        np.subtract(followed, scores, out=change)
+        scores = followed
+        if np.abs(change, out=change).sum() < tol:
+            return scores, iteration
     raise ConvergenceError(
         f"PageRank did not reach an L1 change below {tol:g} in {max_iter} iterations "
         "(raise max_iter or tol)"

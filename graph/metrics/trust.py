@@ -141,7 +141,8 @@ class TrustModel:
 
     Build it with :func:`trust_model`; :meth:`scores` is the ``trust.csv`` table and
     :meth:`explain` one member's explanation. Arrays are per member in snapshot order; trust
-    and distrust sum-normalised (trust sums to 1 over members).
+    and distrust sum-normalised (trust sums to 1 over members). ``iterations`` counts the power
+    iterations of all rounds.
     """
 
     snapshot: Snapshot
@@ -155,6 +156,7 @@ class TrustModel:
     trust: FloatArray
     distrust: FloatArray
     goodness: FloatArray
+    iterations: int = 0
 
     @cached_property
     def trust_score(self) -> FloatArray:
@@ -426,22 +428,24 @@ def trust_model(
     passed = np.ones(n)
     goodness = np.ones(n)
     trust = distrust = np.zeros(n)
+    iterations = 0
     for round_ in range(rounds):
         if round_:
             passed = goodness
-        inflow = opinions.vouches @ sparse.diags_array(passed)
-        trust = (
-            power_iteration(
-                inflow.tocsr(),
+        if n and seed_mask.any():
+            inflow = (opinions.vouches @ sparse.diags_array(passed)).tocsr()
+            # Later rounds start from the last round's trust, which differs only where
+            # goodness discounted a vouch.
+            trust, ran = power_iteration(
+                inflow,
                 teleport,
                 damping=damping,
                 tol=tol,
                 max_iter=max_iter,
                 out_weight=out_weight,
+                start=trust if round_ else None,
             )
-            if n and seed_mask.any()
-            else np.zeros(n)
-        )
+            iterations += ran
         goodness, distrust = _goodness(opinions.complaints, trust)
     return TrustModel(
         snapshot=snapshot,
@@ -455,6 +459,7 @@ def trust_model(
         trust=trust,
         distrust=distrust,
         goodness=goodness,
+        iterations=iterations,
     )
 
 
