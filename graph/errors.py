@@ -10,6 +10,7 @@ from pathlib import Path
 __all__ = [
     "ConvergenceError",
     "DatasetError",
+    "PolicyError",
     "StoreError",
     "TimebankError",
 ]
@@ -43,3 +44,18 @@ class ConvergenceError(TimebankError):
 
 class StoreError(TimebankError):
     """The store cannot be opened, is of an unknown schema version, or refused a write."""
+
+
+class PolicyError(TimebankError):
+    """A tier policy is invalid, or its file cannot be read (see :mod:`graph.policy`).
+
+    The message reads ``source: key: reason``, e.g. ``policy.toml:
+    tiers.community_head.active_referrals: expected a non-negative integer, got 'three'``;
+    ``source`` (the file) and ``key`` (the dotted TOML key) are left out when unknown.
+    """
+
+    def __init__(self, reason: str, *, source: str | None = None, key: str | None = None):
+        super().__init__(": ".join(part for part in (source, key, reason) if part))
+        self.reason = reason
+        self.source = source
+        self.key = key
