@@ -176,6 +176,26 @@ class Snapshot:
         return len(self.members)
 
     @cached_property
+    def reference_time(self) -> np.datetime64:
+        """The moment ages and tenures are measured at (datetime64[s], UTC): ``as_of``, or for a
+        snapshot of everything the latest event in it (a join, activation, session, referral or
+        redemption); the Unix epoch for an empty snapshot."""
+        if self.as_of is not None:
+            as_of = pd.Timestamp(self.as_of)
+            if as_of.tzinfo is not None:
+                as_of = as_of.tz_convert("UTC").tz_localize(None)
+            return np.datetime64(as_of.floor("s").isoformat(), "s")
+        events = [
+            self.members["joined_at"],
+            self.members["activated_at"],
+            self.sessions["started_at"],
+            self.referrals["referred_at"],
+            self.redemptions["redeemed_at"],
+        ]
+        latest = [np.datetime64(t.max().to_datetime64(), "s") for t in events if t.notna().any()]
+        return max(latest) if latest else np.datetime64(0, "s")
+
+    @cached_property
     def referrer(self) -> np.ndarray:
         """Member number of each member's referrer, −1 for members nobody referred (int32)."""
         parent = np.full(self.n_members, -1, dtype=np.int32)

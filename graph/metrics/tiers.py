@@ -564,24 +564,7 @@ def _tenure_days(snapshot: Snapshot) -> FloatArray:
     joined = snapshot.members["joined_at"].to_numpy(dtype="datetime64[s]")
     if not len(joined):
         return np.zeros(0)
-    if snapshot.as_of is not None:
-        as_of = pd.Timestamp(snapshot.as_of)
-        if as_of.tzinfo is not None:
-            as_of = as_of.tz_convert("UTC").tz_localize(None)
-        reference = as_of.to_datetime64().astype("datetime64[s]")
-    else:
-        events = [
-            snapshot.members["joined_at"],
-            snapshot.members["activated_at"],
-            snapshot.sessions["started_at"],
-            snapshot.referrals["referred_at"],
-            snapshot.redemptions["redeemed_at"],
-        ]
-        reference = max(
-            times.max().to_datetime64().astype("datetime64[s]")
-            for times in events
-            if times.notna().any()
-        )
+    reference = snapshot.reference_time
     days: FloatArray = np.maximum((reference - joined).astype(np.float64) / 86_400.0, 0.0)
     return days
 

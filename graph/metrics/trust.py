@@ -327,7 +327,7 @@ def _default_seeds(
     vouchers = np.diff(opinions.vouches.indptr)
     complainants = np.diff(opinions.complaints.indptr)
     joined = snapshot.members["joined_at"].to_numpy(dtype="datetime64[s]").astype(np.int64)
-    tenure = _reference_time(snapshot) - joined
+    tenure = snapshot.reference_time.astype(np.int64) - joined
     candidate = vouchers > complainants
     established = rankdata(tenure) * rankdata(vouchers)
     established[~candidate] = -1.0
@@ -337,15 +337,6 @@ def _default_seeds(
     seeds = np.zeros(n, dtype=bool)
     seeds[order] = True
     return seeds
-
-
-def _reference_time(snapshot: Snapshot) -> int:
-    """``as_of``, else the latest event in the snapshot (Unix seconds)."""
-    if snapshot.as_of is not None:
-        return int(pd.Timestamp(snapshot.as_of).timestamp())
-    latest = [snapshot.members["joined_at"].max(), snapshot.sessions["started_at"].max()]
-    known = [pd.Timestamp(t) for t in latest if not pd.isna(t)]
-    return int(max(known).timestamp()) if known else 0
 
 
 def _seed_mask(snapshot: Snapshot, seeds: Collection[str]) -> npt.NDArray[np.bool_]:
