@@ -274,7 +274,7 @@ def test_empty_network() -> None:
         (fanout, "active_window_days", -1),
         (fanout, "hours_per_referral", 0.0),
         (fanout, "hours_per_referral", float("inf")),
-        (pyramid, "min_depth", 0),
+        (pyramid, "min_levels", 0),
         (pyramid, "min_size", 0),
         (pyramid, "min_hours_per_activation", 0.0),
         (pyramid, "max_recruitment_share", 1.0),
@@ -476,11 +476,11 @@ def test_fanout_invariants(network: Network) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(networks(), st.integers(1, 3), st.integers(1, 6))
-def test_pyramid_invariants(network: Network, min_depth: int, min_size: int) -> None:
+@given(networks(), st.integers(1, 4), st.integers(1, 6))
+def test_pyramid_invariants(network: Network, min_levels: int, min_size: int) -> None:
     snapshot = network.snapshot()
     members = fanout(snapshot)
-    table = pyramid(snapshot, members, min_depth=min_depth, min_size=min_size)
+    table = pyramid(snapshot, members, min_levels=min_levels, min_size=min_size)
     assert list(table.columns) == PYRAMID_COLUMNS
     assert_same_pyramid(table, reference_pyramid(snapshot, members))
     recruiting_roots = members.loc[
@@ -498,7 +498,7 @@ def test_pyramid_invariants(network: Network, min_depth: int, min_size: int) -> 
     assert (table["service_hours_outside_tree"] <= table["service_hours"] + 1e-9).all()
     np.testing.assert_array_equal(
         table["regulatory_threshold"],
-        (table["depth"] >= min_depth) & (table["tree_size"] >= min_size),
+        (table["depth"] + 1 >= min_levels) & (table["tree_size"] >= min_size),
     )
     np.testing.assert_array_equal(
         table["fee_driven"],
@@ -511,7 +511,7 @@ def test_pyramid_invariants(network: Network, min_depth: int, min_size: int) -> 
     flagged = table[["regulatory_threshold", "fee_driven", "recruitment_driven"]].any(axis=1)
     assert ((table["reasons"] == "no pyramid signs") == ~flagged).all()
     # The risk never exceeds how close the tree comes to the regulatory shape.
-    structure = np.minimum(table["depth"] / min_depth, 1) * np.minimum(
+    structure = np.minimum((table["depth"] + 1) / min_levels, 1) * np.minimum(
         table["tree_size"] / min_size, 1
     )
     assert (table["pyramid_risk"] <= structure + 1e-12).all()
@@ -544,10 +544,12 @@ EDGES = network_of({"a": (30, 3), "b": (29, 3), "c": (30, 2), "d": (45, 2)})
 @pytest.mark.parametrize(
     ("settings_", "flagged"),
     [
-        ({}, {"a00"}),  # 3 levels and 30 people exactly; 29 people, or 2 levels, are not enough
-        ({"min_size": 29}, {"a00", "b00"}),
-        ({"min_depth": 2}, {"a00", "c00", "d00"}),
-        ({"min_depth": 4}, set()),
+        # Levels count the root's own: two generations below it make three levels. 30 people
+        # and 3 levels exactly are enough; 29 people are not.
+        ({}, {"a00", "c00", "d00"}),
+        ({"min_size": 29}, {"a00", "b00", "c00", "d00"}),
+        ({"min_levels": 4}, {"a00"}),
+        ({"min_levels": 5}, set()),
     ],
 )
 def test_regulatory_threshold_edges(settings_: dict[str, int], flagged: set[str]) -> None:

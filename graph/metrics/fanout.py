@@ -221,7 +221,7 @@ def pyramid(
     snapshot: Snapshot,
     fanout_table: pd.DataFrame | None = None,
     *,
-    min_depth: int = 3,
+    min_levels: int = 3,
     min_size: int = 30,
     min_hours_per_activation: float = 1.0,
     max_recruitment_share: float = 0.75,
@@ -233,15 +233,14 @@ def pyramid(
     marks a recruitment pyramid (传销) is that the tree's rewards follow recruiting and the
     activation fees recruits pay, not the service its members give. Three signs are flagged:
 
-    ``regulatory_threshold`` — the tree is at least ``min_depth`` generations deep below its root
-    and has at least ``min_size`` people (root included). Thirty people and three levels are the
+    ``regulatory_threshold`` — the tree spans at least ``min_levels`` levels, its root's own
+    level included, and has at least ``min_size`` people (root included). Thirty people and three levels are the
     lines Chinese law draws for prosecuting the organisers of a pyramid scheme (组织、领导传销活动罪,
     Criminal Law Art. 224-1): the 2013 opinion of the Supreme People's Court, Supreme People's
     Procuratorate and Ministry of Public Security 《关于办理组织领导传销活动刑事案件适用法律若干问题的意见》
-    (section 1) sets 三十人以上且层级在三级以上, "以上" including the number itself. Here levels
-    are counted as generations below the root; the opinion's closing definitions count the
-    organiser and their own level as well (包括组织者、领导者本人及其本层级在内), so
-    ``min_depth=2`` is that literal reading and the default is one level stricter.
+    (section 1) sets 三十人以上且层级在三级以上, "以上" including the number itself, and counts
+    the organiser and their own level (包括组织者、领导者本人及其本层级在内): a root with two
+    generations below it spans three levels (``depth`` 2).
 
     ``fee_driven`` — the tree collected activation fees that its service does not account for:
     fewer than ``min_hours_per_activation`` hours of confirmed help went from its members to
@@ -262,8 +261,8 @@ def pyramid(
     fanout_table
         :func:`fanout` of this snapshot (computed with its defaults when omitted): pass your own
         to use other ``fanout`` settings or to avoid computing it twice.
-    min_depth
-        Generations below the root (≥ 1) for ``regulatory_threshold``.
+    min_levels
+        Levels, the root's own included (≥ 1), for ``regulatory_threshold``: ``depth + 1``.
     min_size
         People in the tree, root included (≥ 1), for ``regulatory_threshold``.
     min_hours_per_activation
@@ -294,7 +293,7 @@ def pyramid(
         - ``median_recruitment_share``: median ``recruitment_share`` of the tree's recruiters;
         - the three flags above;
         - ``pyramid_risk``: in [0, 1], ``structure · (fees + recruiting) / 2`` where
-          ``structure = min(1, depth / min_depth) · min(1, tree_size / min_size)`` (1 exactly
+          ``structure = min(1, (depth + 1) / min_levels) · min(1, tree_size / min_size)`` (1 exactly
           when ``regulatory_threshold`` holds), ``fees = A / (A + H / min_hours_per_activation)``
           for ``A`` activated members and ``H`` hours of help outside the tree (above 1/2
           exactly when ``fee_driven``; 0 when both are 0) and ``recruiting`` is the median
@@ -331,7 +330,7 @@ def pyramid(
     fee-driven: 4 members paid the 1-yuan activation (4 yuan) but the tree gave 0 hours of help outside itself (0 hours per activation; at least 1 expected)
     """
     _check_pyramid_settings(
-        min_depth=min_depth,
+        min_levels=min_levels,
         min_size=min_size,
         min_hours_per_activation=min_hours_per_activation,
         max_recruitment_share=max_recruitment_share,
@@ -370,11 +369,11 @@ def pyramid(
         n,
     )[trees]
 
-    regulatory = (depth >= min_depth) & (size >= min_size)
+    regulatory = (depth + 1 >= min_levels) & (size >= min_size)
     fee_driven = (activated > 0) & (outside < activated * min_hours_per_activation)
     recruitment_driven = median_share > max_recruitment_share
 
-    structure = np.minimum(depth / min_depth, 1.0) * np.minimum(size / min_size, 1.0)
+    structure = np.minimum((depth + 1) / min_levels, 1.0) * np.minimum(size / min_size, 1.0)
     fee_weight = outside / min_hours_per_activation
     fee_total = activated + fee_weight
     fees = np.divide(activated, fee_total, out=np.zeros(len(trees)), where=fee_total > 0)
@@ -400,7 +399,7 @@ def pyramid(
     )
     table["reasons"] = _reasons(
         table,
-        min_depth=min_depth,
+        min_levels=min_levels,
         min_size=min_size,
         min_hours_per_activation=min_hours_per_activation,
         max_recruitment_share=max_recruitment_share,
@@ -612,7 +611,7 @@ def _generation_counts(root: IntArray, generation: IntArray, trees: IntArray) ->
 def _reasons(
     table: pd.DataFrame,
     *,
-    min_depth: int,
+    min_levels: int,
     min_size: int,
     min_hours_per_activation: float,
     max_recruitment_share: float,
@@ -640,7 +639,7 @@ def _reasons(
         if regulatory:
             parts.append(
                 f"{size} people over {depth} generations below the root: at or past the "
-                f"{min_size}-people, {min_depth}-level line for pyramid schemes (传销)"
+                f"{min_size}-people, {min_levels}-level line for pyramid schemes (传销)"
             )
         if fees:
             parts.append(
@@ -667,14 +666,14 @@ def _check_fanout_settings(active_window_days: int, hours_per_referral: float) -
 
 def _check_pyramid_settings(
     *,
-    min_depth: int,
+    min_levels: int,
     min_size: int,
     min_hours_per_activation: float,
     max_recruitment_share: float,
     activation_fee_yuan: float,
 ) -> None:
-    if min_depth < 1:
-        raise ValueError(f"min_depth must be ≥ 1, not {min_depth}")
+    if min_levels < 1:
+        raise ValueError(f"min_levels must be ≥ 1, not {min_levels}")
     if min_size < 1:
         raise ValueError(f"min_size must be ≥ 1, not {min_size}")
     if not (math.isfinite(min_hours_per_activation) and min_hours_per_activation > 0):
