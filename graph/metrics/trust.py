@@ -108,31 +108,51 @@ def _opinions(snapshot: Snapshot, *, unrated_weight: float, dispute_weight: floa
     confirmed = (sessions["status"] == "confirmed").to_numpy()
     disputed = (sessions["status"] == "disputed").to_numpy()
     rating = sessions["rating"].to_numpy(dtype=np.float64)
-    vouch = np.where(np.isnan(rating), unrated_weight, np.clip(rating, 0, None) / 10.0)
-    vouch = np.where(confirmed, vouch, 0.0)
-    against = np.clip(-np.nan_to_num(rating), 0, None) / 10.0
-    complaint = np.where(disputed, np.maximum(against, dispute_weight), 0.0)
-    complaint = np.where(confirmed, against, complaint)
+    unrated = np.isnan(rating)
+    rated = np.nan_to_num(rating)
+    # Each strength is (whole tenths) / 10 or a default weight. Pairs sum whole tenths and count
+    # defaults separately: integer sums are exact in any order, so a pair's mean does not depend
+    # on the order sessions of the same second came from the store.
+    vouch_tenths = np.where(confirmed & ~unrated, np.clip(rated, 0, None), 0.0)
+    vouch_defaults = (confirmed & unrated).astype(np.float64)
+    against = np.clip(-rated, 0, None)
+    strong_dispute = disputed & (against / 10.0 >= dispute_weight)
+    complaint_tenths = np.where(confirmed | strong_dispute, against, 0.0)
+    complaint_defaults = (disputed & ~strong_dispute).astype(np.float64)
     helper = sessions["helper"].to_numpy()
     recipient = sessions["recipient"].to_numpy()
     n = snapshot.n_members
     return _Opinions(
-        _pair_means(vouch, helper, recipient, n), _pair_means(complaint, helper, recipient, n)
+        _pair_means(vouch_tenths, vouch_defaults, unrated_weight, helper, recipient, n),
+        _pair_means(complaint_tenths, complaint_defaults, dispute_weight, helper, recipient, n),
     )
 
 
 def _pair_means(
-    strength: FloatArray, helper: np.ndarray, recipient: np.ndarray, n: int
+    tenths: FloatArray,
+    defaults: FloatArray,
+    default_weight: float,
+    helper: np.ndarray,
+    recipient: np.ndarray,
+    n: int,
 ) -> sparse.csr_array:
-    """Mean of the positive strengths per (helper, recipient) pair, as a CSR matrix."""
-    said = strength > 0
+    """Per (helper, recipient) pair, the mean strength of the sessions that say something.
+
+    A session says ``tenths / 10`` when ``tenths > 0``, else ``default_weight`` when
+    ``defaults`` is 1 (and that weight is positive), else nothing.
+    """
+    said = (tenths > 0) | ((defaults > 0) & (default_weight > 0))
     coordinates = (helper[said], recipient[said])
-    total = sparse.coo_array((strength[said], coordinates), shape=(n, n)).tocsr()
-    count = sparse.coo_array((np.ones(int(said.sum())), coordinates), shape=(n, n)).tocsr()
-    total.sum_duplicates()
-    count.sum_duplicates()
-    # Same coordinates, both canonical: the two data arrays line up entry by entry.
-    return sparse.csr_array((total.data / count.data, total.indices, total.indptr), shape=(n, n))
+
+    def summed(values: FloatArray) -> sparse.csr_array:
+        matrix = sparse.coo_array((values[said], coordinates), shape=(n, n)).tocsr()
+        matrix.sum_duplicates()
+        return matrix
+
+    sums, default_counts, counts = summed(tenths), summed(defaults), summed(np.ones(len(tenths)))
+    # Same coordinates, all canonical: the data arrays line up entry by entry.
+    means = (sums.data / 10.0 + default_counts.data * default_weight) / counts.data
+    return sparse.csr_array((means, counts.indices, counts.indptr), shape=(n, n))
 
 
 @dataclass
