@@ -15,16 +15,30 @@ from typing import Any
 
 import pandas as pd
 
-from graph.metrics import growth
+from graph.metrics import fanout, growth, tiers, trust
+from graph.metrics.tiers import Policy
 from graph.model import Snapshot
+from graph.policy import load_policy
 from graph.store.base import COUNTED_TABLES, GraphStore
 
-__all__ = ["ANALYTICS", "Analysis", "AnalysisRun", "analyze", "run_analytics"]
+__all__ = [
+    "RESULT_FILES",
+    "Analysis",
+    "AnalysisRun",
+    "analyze",
+    "compare_tier_policies",
+    "run_analytics",
+]
 
-#: Output file → analytic. Each later analytic adds itself here and so to ``timebank analyze``.
-ANALYTICS: dict[str, Callable[[Snapshot], pd.DataFrame]] = {
-    "growth.csv": growth.growth,
-}
+#: The files ``timebank analyze`` writes besides ``summary.json``, in the order they are made.
+RESULT_FILES = (
+    "trust.csv",
+    "fanout.csv",
+    "pyramid.csv",
+    "tiers.csv",
+    "growth.csv",
+    "cohorts.csv",
+)
 
 
 @dataclass
@@ -33,6 +47,13 @@ class Analysis:
 
     tables: dict[str, pd.DataFrame]
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def step(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """Run one analytic, keep its table as ``<name>.csv`` and its time as ``name``."""
+        started = time.perf_counter()
+        self.tables[f"{name}.csv"] = table = compute()
+        self.seconds[name] = time.perf_counter() - started
+        return table
 
 
 @dataclass
@@ -44,13 +65,23 @@ class AnalysisRun:
     summary: dict[str, Any]
 
 
-def run_analytics(snapshot: Snapshot) -> Analysis:
-    """Run every analytic in :data:`ANALYTICS` on ``snapshot``, timing each."""
+def run_analytics(snapshot: Snapshot, *, policy: Policy | None = None) -> Analysis:
+    """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, tiers, growth.
+
+    Tiers read trust and fan-out, so the steps run in that order. ``policy`` is the tier policy
+    (default: the shipped one, :func:`graph.policy.load_policy`).
+    """
+    policy = policy or load_policy()
     analysis = Analysis({})
-    for name, analytic in ANALYTICS.items():
-        started = time.perf_counter()
-        analysis.tables[name] = analytic(snapshot)
-        analysis.seconds[name.removesuffix(".csv")] = time.perf_counter() - started
+    trust_table = analysis.step("trust", lambda: trust.trust_scores(snapshot))
+    fanout_table = analysis.step("fanout", lambda: fanout.fanout(snapshot))
+    analysis.step("pyramid", lambda: fanout.pyramid(snapshot, fanout_table))
+    analysis.step(
+        "tiers",
+        lambda: tiers.tiers(snapshot, policy=policy, trust=trust_table, fanout=fanout_table),
+    )
+    analysis.step("growth", lambda: growth.growth(snapshot))
+    analysis.step("cohorts", lambda: growth.cohorts(snapshot))
     return analysis
 
 
@@ -59,20 +90,30 @@ def analyze(
     out_dir: Path,
     *,
     as_of: pd.Timestamp | None = None,
+    policy: Policy | None = None,
+    write_back: bool = True,
     seconds: dict[str, float] | None = None,
     extra_summary: dict[str, Any] | None = None,
 ) -> AnalysisRun:
     """Snapshot ``store`` (at ``as_of``), run the analytics and write them into ``out_dir``.
 
-    Writes one CSV per analytic and ``summary.json`` (counts, as_of, seconds per step, plus
-    ``extra_summary``). ``seconds`` carries timings of steps done before (e.g. ingest).
+    Writes :data:`RESULT_FILES` and ``summary.json`` (counts, as_of, seconds per step, plus
+    ``extra_summary``). ``seconds`` carries timings of steps done before (e.g. ingest). With
+    ``write_back`` and no ``as_of``, each member's trust score, rank and tier are also stored on
+    the member in ``store`` (queryable in Cypher or SQL); results for a past ``as_of`` are not,
+    since they do not describe the members as they are.
     """
     steps = dict(seconds or {})
     started = time.perf_counter()
     snapshot = store.snapshot(as_of=as_of)
     steps["snapshot"] = time.perf_counter() - started
-    analysis = run_analytics(snapshot)
+    analysis = run_analytics(snapshot, policy=policy)
     steps.update(analysis.seconds)
+    written_back = 0
+    if write_back and as_of is None:
+        started = time.perf_counter()
+        written_back = store.write_member_results(_member_results(analysis))
+        steps["write_back"] = time.perf_counter() - started
 
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,9 +124,33 @@ def analyze(
         "store": store.location,
         "as_of": None if snapshot.as_of is None else snapshot.as_of.isoformat(),
         "counts": {table: len(getattr(snapshot, table)) for table in COUNTED_TABLES},
-        "files": sorted(analysis.tables),
+        "files": list(analysis.tables),
+        "member_results_stored": written_back,
         "seconds": {step: round(value, 4) for step, value in steps.items()},
         **(extra_summary or {}),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return AnalysisRun(snapshot, analysis.tables, summary)
+
+
+def _member_results(analysis: Analysis) -> pd.DataFrame:
+    """The per-member results a store keeps (``MEMBER_RESULTS``) that this run computed."""
+    scores = analysis.tables["trust.csv"][["member_id", "trust_score", "trust_rank"]]
+    tier = analysis.tables["tiers.csv"]["tier"].astype(str)
+    return scores.assign(tier=tier.to_numpy())
+
+
+def compare_tier_policies(
+    snapshot: Snapshot, *, current: Policy, alternative: Policy
+) -> tiers.TierComparison:
+    """What-if: how members' tiers move from ``current`` to ``alternative`` on ``snapshot``.
+
+    Trust and fan-out are computed once; both policies judge the same measures.
+    """
+    measures = tiers.tier_measures(
+        snapshot, trust=trust.trust_scores(snapshot), fanout=fanout.fanout(snapshot)
+    )
+    return tiers.compare_policies(
+        tiers.assign_tiers(measures, policy=current),
+        tiers.assign_tiers(measures, policy=alternative),
+    )

@@ -22,9 +22,12 @@ from rich.table import Table
 
 from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
+from graph.analyze import compare_tier_policies
 from graph.errors import TimebankError
 from graph.ingest import IngestReport, RawDataset, ingest, read_snap
+from graph.metrics.tiers import TierComparison
 from graph.neo4j_server import DEFAULT_HEAP
+from graph.policy import load_policy
 from graph.store import GraphStore, SqliteStore, open_store
 
 app = typer.Typer(
@@ -204,7 +207,8 @@ def analyze(
     ] = None,
     encoding: EncodingOption = "utf-8",
 ) -> None:
-    """Run every analytic and write growth.csv, … and summary.json into --out."""
+    """Run every analytic and write trust.csv, fanout.csv, pyramid.csv, tiers.csv, growth.csv,
+    cohorts.csv and summary.json into --out."""
     if (data_dir is None) == (store is None):
         raise typer.BadParameter("give a DATA_DIR or --store, not both", param_hint="DATA_DIR")
     moment = _parse_as_of(as_of)
@@ -222,6 +226,7 @@ def analyze(
                 scratch,
                 out,
                 as_of=moment,
+                write_back=False,
                 seconds={"ingest": report.seconds},
                 extra_summary={"ingest": report.to_dict()},
             )
@@ -230,6 +235,59 @@ def analyze(
     console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
     if not report.all_accepted:
         raise typer.Exit(EXIT_REJECTS)
+
+
+@app.command("tiers")
+def tiers_command(
+    store: StoreOption,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare", help="Show how members would move from --current to --policy (what-if)."
+        ),
+    ] = False,
+    current: Annotated[
+        Path | None,
+        typer.Option("--current", help="With --compare: the policy in force (default: shipped)."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Judge the network as it stood on this date.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Members per tier under a policy, or with --compare how many move under a new one."""
+    if current is not None and not compare:
+        raise typer.BadParameter("--current needs --compare", param_hint="--current")
+    moment = _parse_as_of(as_of)
+    with _open(store) as opened, _errors_as_exit():
+        new_policy = load_policy(policy)
+        snapshot = opened.snapshot(as_of=moment)
+        comparison = compare_tier_policies(
+            snapshot,
+            current=load_policy(current) if compare else new_policy,
+            alternative=new_policy,
+        )
+    if as_json:
+        typer.echo(json.dumps(comparison.as_dict() if compare else _tier_counts(comparison)))
+        return
+    counts = Table("tier", "members") if not compare else Table("tier", "current", "new", "change")
+    for tier, row in comparison.counts.iterrows():
+        cells = [f"{int(v):+,}" if k == "change" else f"{int(v):,}" for k, v in row.items()]
+        counts.add_row(str(tier), *(cells[:1] if not compare else cells))
+    console.print(counts)
+    if compare:
+        console.print(
+            f"{comparison.moved_up:,} members move up, {comparison.moved_down:,} move down, "
+            f"{comparison.unchanged:,} stay."
+        )
+
+
+def _tier_counts(comparison: TierComparison) -> dict[str, int]:
+    return {str(tier): int(n) for tier, n in comparison.counts["current"].items()}
 
 
 @app.command()

@@ -11,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from graph.cli import app
+from graph.metrics.tiers import TIERS
+from graph.policy import default_policy_text
+from graph.store import SqliteStore
 from tests.conftest import GOOD, WriteDataset
 
 runner = CliRunner()
@@ -23,7 +26,7 @@ def timebank(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["ingest", "stats", "analyze", "generate", "demo"])
+@pytest.mark.parametrize("command", ["ingest", "stats", "analyze", "tiers", "generate", "demo"])
 def test_every_command_has_help(command: str) -> None:
     code, output = timebank(command, "--help")
     assert code == 0
@@ -89,7 +92,10 @@ def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Pat
     assert code == 0, output
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["counts"] == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
-    assert set(summary["seconds"]) >= {"ingest", "snapshot", "growth", "write"}
+    assert set(summary["seconds"]) >= {"ingest", "snapshot", "trust", "tiers", "growth", "write"}
+    files = ["trust.csv", "fanout.csv", "pyramid.csv", "tiers.csv", "growth.csv", "cohorts.csv"]
+    assert summary["files"] == files
+    assert summary["member_results_stored"] == 0  # a folder is analysed in a scratch store
     growth_from_folder = pd.read_csv(tmp_path / "a" / "growth.csv")
 
     store = tmp_path / "tb.db"
@@ -97,6 +103,14 @@ def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Pat
     code, _ = timebank("analyze", "--store", store, "--out", tmp_path / "b")
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "growth.csv"), growth_from_folder)
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # Analysing a store keeps each member's trust and tier on the member.
+    stored = SqliteStore(store).member_results().set_index("member_id")
+    trust = pd.read_csv(tmp_path / "b" / "trust.csv", index_col="member_id")
+    tiers = pd.read_csv(tmp_path / "b" / "tiers.csv", index_col="member_id")
+    assert stored["trust_score"].to_dict() == pytest.approx(trust["trust_score"].to_dict())
+    assert stored["tier"].to_dict() == tiers["tier"].to_dict()
 
     code, _ = timebank(
         "analyze", "--store", store, "--out", tmp_path / "c", "--as-of", "2025-01-31"
@@ -109,6 +123,38 @@ def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Pat
     assert timebank("analyze", folder, "--store", store)[0] == 2
     assert timebank("analyze", "--out", tmp_path / "d")[0] == 2
     assert timebank("analyze", "--store", store, "--as-of", "someday")[0] == 2
+
+
+def test_tiers_counts_and_what_if(tmp_path: Path) -> None:
+    folder, store = tmp_path / "data", tmp_path / "tb.db"
+    assert timebank("generate", "--members", "600", "--seed", "3", "--out", folder)[0] == 0
+    assert timebank("ingest", folder, "--store", store)[0] == 0
+    code, output = timebank("tiers", "--store", store, "--json")
+    assert code == 0, output
+    counts = json.loads(output)
+    assert list(counts) == ["none", *TIERS]
+    assert sum(counts.values()) == 600
+
+    # Dropping the referral ask of community heads can only move members up.
+    looser = default_policy_text().replace("active_referrals = 1", "active_referrals = 0", 1)
+    assert looser != default_policy_text()
+    (tmp_path / "looser.toml").write_text(looser)
+    code, output = timebank(
+        "tiers", "--store", store, "--policy", tmp_path / "looser.toml", "--compare", "--json"
+    )
+    assert code == 0, output
+    change = json.loads(output)
+    assert change["moved_down"] == 0
+    assert change["moved_up"] + change["unchanged"] == 600
+    assert change["counts"]["community_head"]["alternative"] >= counts["community_head"]
+
+    (tmp_path / "bad.toml").write_text(
+        looser.replace("active_referrals = 0", 'active_referrals = "x"', 1)
+    )
+    code, output = timebank("tiers", "--store", store, "--policy", tmp_path / "bad.toml")
+    assert code == 2
+    assert "tiers.community_head.active_referrals" in output
+    assert timebank("tiers", "--store", store, "--current", tmp_path / "looser.toml")[0] == 2
 
 
 def test_analyze_reports_rejects_but_still_writes(
