@@ -1,0 +1,91 @@
+"""Benchmark: the whole ``timebank analyze`` on a generated network, and networkx references.
+
+Goals (issue #4): 1M members / 10M sessions analysed — snapshot, trust, fan-out, pyramid, tiers,
+growth, cohorts, CSV files and the write-back of trust and tier to the store — in ≤ 60 s wall
+and ≤ 8 GB peak RSS on this 2-core machine. Same-process networkx references on the same
+snapshot: ``nx.pagerank`` over the vouch graph (see ``bench_trust.py`` for trust alone) and the
+readable networkx fan-out (``graph.metrics.fanout._fanout_networkx``: traversals of the referral
+forest), as ratios.
+
+The store is prepared in a child process (``bench.common.prepared_store_path``), so the peak RSS
+is the analysis alone.
+
+    python -m bench.bench_analyze --members 1000000     # ≈ 10M sessions
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
+from graph.analyze import analyze
+from graph.metrics import fanout, trust
+from graph.metrics.fanout import _fanout_networkx
+from graph.store import SqliteStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip the (slow) networkx references"
+    )
+    args = parser.parse_args()
+    store_path = prepared_store_path(args.members)
+    out = Path(tempfile.mkdtemp(prefix="timebank-analyze-"))
+    seconds: dict[str, float] = {}
+    with SqliteStore(store_path) as store, timed(seconds, "analyze"):
+        run = analyze(store, out)
+    rss = peak_rss_gb()
+    steps = run.summary["seconds"]
+    snapshot = run.snapshot
+    shutil.rmtree(out)
+    rows = [
+        ("store", str(store_path)),
+        ("members / sessions", f"{snapshot.n_members:,} / {len(snapshot.sessions):,}"),
+        ("whole analyze", f"{seconds['analyze']:.1f} s (goal ≤ 60 s)"),
+        ("peak RSS", f"{rss:.2f} GB (goal ≤ 8 GB)"),
+        *((f"  {step}", f"{value:.2f} s") for step, value in steps.items()),
+    ]
+    if not args.no_reference:
+        with timed(seconds, "fanout"):
+            fast = fanout.fanout(snapshot)
+        with timed(seconds, "fanout networkx"):
+            readable = _fanout_networkx(snapshot)
+        assert (fast["downline_size"].to_numpy() == readable["downline_size"].to_numpy()).all()
+        with timed(seconds, "trust"):
+            model = trust.trust_model(snapshot, rounds=1)
+        with timed(seconds, "pagerank networkx"):
+            vouches = model.vouches.tocoo()
+            graph = nx.DiGraph()
+            graph.add_nodes_from(range(snapshot.n_members))
+            graph.add_weighted_edges_from(
+                zip(vouches.col.tolist(), vouches.row.tolist(), vouches.data.tolist(), strict=True)
+            )
+            seeds = dict.fromkeys(np.flatnonzero(model.seeds).tolist(), 1.0)
+            nx.pagerank(
+                graph,
+                alpha=model.damping,
+                personalization=seeds,
+                tol=1e-10 / snapshot.n_members,
+                max_iter=1000,
+            )
+        rows += [
+            ("fan-out", f"{seconds['fanout']:.2f} s"),
+            ("fan-out, networkx traversals", f"{seconds['fanout networkx']:.1f} s"),
+            ("  ratio", f"{seconds['fanout networkx'] / seconds['fanout']:.0f}x (goal ≥ 50x)"),
+            ("trust, one round (= personalised PageRank)", f"{seconds['trust']:.2f} s"),
+            ("nx.pagerank incl. building the DiGraph", f"{seconds['pagerank networkx']:.1f} s"),
+            ("  ratio", f"{seconds['pagerank networkx'] / seconds['trust']:.0f}x (goal ≥ 50x)"),
+        ]
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
