@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from graph.metrics import fanout, growth, tiers, trust
+from graph.metrics.growth import Ledger
 from graph.metrics.tiers import Policy
 from graph.model import Snapshot
 from graph.policy import load_policy
@@ -68,11 +69,15 @@ class AnalysisRun:
     summary: dict[str, Any]
 
 
-def run_analytics(snapshot: Snapshot, *, policy: Policy | None = None) -> Analysis:
+def run_analytics(
+    snapshot: Snapshot, *, policy: Policy | None = None, ledger: Ledger = "minting"
+) -> Analysis:
     """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, tiers, growth.
 
     Tiers read trust and fan-out, so the steps run in that order. ``policy`` is the tier policy
-    (default: the shipped one, :func:`graph.policy.load_policy`).
+    (default: the shipped one, :func:`graph.policy.load_policy`); ``ledger`` says whether
+    recipients pay for help (``"classic"``) or credits are minted (``"minting"``), see
+    :func:`graph.metrics.growth.growth`.
     """
     policy = policy or load_policy()
     analysis = Analysis({})
@@ -83,7 +88,7 @@ def run_analytics(snapshot: Snapshot, *, policy: Policy | None = None) -> Analys
         "tiers",
         lambda: tiers.tiers(snapshot, policy=policy, trust=trust_table, fanout=fanout_table),
     )
-    analysis.step("growth", lambda: growth.growth(snapshot))
+    analysis.step("growth", lambda: growth.growth(snapshot, ledger=ledger))
     analysis.step("cohorts", lambda: growth.cohorts(snapshot))
     return analysis
 
@@ -94,6 +99,7 @@ def analyze(
     *,
     as_of: pd.Timestamp | None = None,
     policy: Policy | None = None,
+    ledger: Ledger = "minting",
     write_back: bool = True,
     seconds: dict[str, float] | None = None,
     extra_summary: dict[str, Any] | None = None,
@@ -110,7 +116,7 @@ def analyze(
     started = time.perf_counter()
     snapshot = store.snapshot(as_of=as_of)
     steps["snapshot"] = time.perf_counter() - started
-    analysis = run_analytics(snapshot, policy=policy)
+    analysis = run_analytics(snapshot, policy=policy, ledger=ledger)
     steps.update(analysis.seconds)
     written_back = 0
     if write_back and as_of is None:

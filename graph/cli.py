@@ -42,6 +42,13 @@ EXIT_REJECTS = 1
 EXIT_USAGE = 2
 
 
+class LedgerKind(StrEnum):
+    """How ``timebank analyze`` books help (see graph.metrics.growth)."""
+
+    minting = "minting"
+    classic = "classic"
+
+
 class InputFormat(StrEnum):
     """What ``timebank ingest`` reads."""
 
@@ -206,15 +213,29 @@ def analyze(
         str | None, typer.Option("--as-of", help="Analyse the network as it stood on this date.")
     ] = None,
     encoding: EncodingOption = "utf-8",
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
+    ] = None,
+    ledger: Annotated[
+        LedgerKind,
+        typer.Option(
+            "--ledger",
+            help="minting: helpers' credits are new (the 同壹 model); classic: recipients pay.",
+        ),
+    ] = LedgerKind.minting,
 ) -> None:
     """Run every analytic and write trust.csv, fanout.csv, pyramid.csv, tiers.csv, growth.csv,
     cohorts.csv and summary.json into --out."""
     if (data_dir is None) == (store is None):
         raise typer.BadParameter("give a DATA_DIR or --store, not both", param_hint="DATA_DIR")
     moment = _parse_as_of(as_of)
+    with _errors_as_exit():
+        tier_policy = load_policy(policy)
+    settings: dict[str, Any] = {"policy": tier_policy, "ledger": ledger.value}
     if store is not None:
         with _open(store) as opened, _errors_as_exit():
-            run = run_analyze(opened, out, as_of=moment)
+            run = run_analyze(opened, out, as_of=moment, **settings)
         console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
         return
     assert data_dir is not None
@@ -227,6 +248,7 @@ def analyze(
                 out,
                 as_of=moment,
                 write_back=False,
+                **settings,
                 seconds={"ingest": report.seconds},
                 extra_summary={"ingest": report.to_dict()},
             )

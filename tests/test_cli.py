@@ -157,6 +157,32 @@ def test_tiers_counts_and_what_if(tmp_path: Path) -> None:
     assert timebank("tiers", "--store", store, "--current", tmp_path / "looser.toml")[0] == 2
 
 
+def test_analyze_takes_a_ledger_and_a_policy(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    assert timebank("generate", "--members", "400", "--seed", "5", "--out", folder)[0] == 0
+    outstanding = {}
+    for ledger in ("minting", "classic"):
+        code, output = timebank("analyze", folder, "--out", tmp_path / ledger, "--ledger", ledger)
+        assert code == 0, output
+        growth = pd.read_csv(tmp_path / ledger / "growth.csv")
+        outstanding[ledger] = growth.loc[growth["scope"] == "all", "credits_outstanding"]
+    # Minting: every credit earned is new; classic: recipients pay, so far fewer are held.
+    assert outstanding["classic"].iloc[-1] < outstanding["minting"].iloc[-1]
+
+    strict = default_policy_text()
+    for days in (90, 180, 365):  # higher tiers may not ask less than lower ones
+        strict = strict.replace(f"tenure_days = {days}\n", f"tenure_days = {days + 100_000}\n", 1)
+    assert strict != default_policy_text()
+    (tmp_path / "strict.toml").write_text(strict)
+    code, _ = timebank(
+        "analyze", folder, "--out", tmp_path / "s", "--policy", tmp_path / "strict.toml"
+    )
+    assert code == 0
+    tiers = pd.read_csv(tmp_path / "s" / "tiers.csv")
+    assert not tiers["tier"].isin(["community_head", "symbiotic_member", "city_partner"]).any()
+    assert timebank("analyze", folder, "--out", tmp_path / "x", "--ledger", "barter")[0] == 2
+
+
 def test_analyze_reports_rejects_but_still_writes(
     write_dataset: WriteDataset, tmp_path: Path
 ) -> None:
