@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +40,7 @@ INTEGER_COLUMNS = [
     "downline_size",
     "downline_depth",
     "generation",
+    "people_helped_outside_downline",
     "activated_downline",
 ]
 HOURS_COLUMNS = ["hours_given", "hours_to_downline", "hours_outside_downline", "recruitment_share"]
@@ -225,6 +227,44 @@ def test_active_window_includes_both_ends(
     assert table.loc["pat", "refers_three"] == (len(active) >= 3)
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_people_helped_outside_downline_counts_distinct_members(implementation: Fanout) -> None:
+    # a refers b, b refers c: b and c are a's downline, c is b's; d stands apart.
+    network = Network(
+        joined={"a": "2025-01-01", "b": "2025-01-02", "c": "2025-01-02", "d": "2025-01-03"},
+        referrals=[("a", "b"), ("b", "c")],
+        sessions=[
+            ("a", "b", "2025-02-01", 1.0, "confirmed"),  # own recruit: not counted
+            ("a", "c", "2025-02-01", 1.0, "confirmed"),  # recruit's recruit: not counted
+            ("a", "d", "2025-02-01", 1.0, "confirmed"),
+            ("a", "d", "2025-02-02", 2.0, "confirmed"),  # same person again: still one
+            ("c", "a", "2025-02-03", 1.0, "confirmed"),  # up the tree is outside c's downline
+            ("c", "b", "2025-02-03", 1.0, "confirmed"),  # c's referrer: outside too
+            ("b", "d", "2025-02-04", 1.0, "pending"),  # not confirmed
+            ("d", "a", "2025-02-04", 1.0, "disputed"),  # not confirmed
+        ],
+    )
+    table = by_member(implementation(network.snapshot()))
+    assert table["people_helped_outside_downline"].tolist() == [1, 0, 2, 0]
+    assert table["hours_outside_downline"].tolist() == [3.0, 0.0, 2.0, 0.0]
+
+
+def test_people_helped_outside_downline_agrees_with_networkx_on_generated_data() -> None:
+    with SqliteStore(":memory:") as store:
+        ingest_generated(store, members=800, seed=4)
+        snapshot = store.snapshot()
+    forest = snapshot.referral_graph()
+    helped = snapshot.help_graph()
+    expected = [
+        len(set(helped.successors(m)) - nx.descendants(forest, m) - {m})
+        for m in snapshot.members["member_id"]
+    ]
+    assert sum(expected) > 100  # the data has help to measure
+    for implementation in (fanout, _fanout_networkx):
+        counted = implementation(snapshot)["people_helped_outside_downline"]
+        assert counted.tolist() == expected, implementation.__name__
+
+
 def test_a_session_before_joining_does_not_make_a_referee_active() -> None:
     early = Network(
         joined={"pat": "2024-12-01", "rae": "2025-01-10"},
@@ -327,6 +367,7 @@ def test_agrees_with_the_networkx_twin_on_generated_networks(
     ours = fanout(snapshot, **settings_)
     assert ours["downline_size"].max() > 10, "the generated forest has real trees"
     assert ours["hours_to_downline"].sum() > 0, "and help inside downlines"
+    assert ours["people_helped_outside_downline"].sum() > 0, "and help outside them"
     assert_same_fanout(ours, _fanout_networkx(snapshot, **settings_))
     assert_same_pyramid(pyramid(snapshot, ours), reference_pyramid(snapshot, ours))
 
@@ -473,6 +514,11 @@ def test_fanout_invariants(network: Network) -> None:
     )
     assert (table["hours_to_downline"] >= 0).all()
     assert (table["hours_outside_downline"] >= 0).all()
+    # Every session here has hours and two different members: whoever gave hours outside
+    # their downline helped someone there, and nobody helped more people than sessions allow.
+    people = table["people_helped_outside_downline"]
+    assert ((people > 0) == (table["hours_outside_downline"] > 0)).all()
+    assert (people <= np.bincount(confirmed["helper"], minlength=n)).all()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,7 +15,9 @@ time, and DFS pre-order positions top-down one generation at a time — numpy ca
 not per member, so the work is linear in members plus a few calls per generation. In pre-order a
 member's downline is the interval just after it, ``pre[h] < pre[r] ≤ pre[h] + downline_size[h]``,
 which is how millions of sessions are tested "inside the helper's downline?" in one vectorised
-comparison.
+comparison (:meth:`_Forest.in_downline`, the one downline test; :mod:`graph.metrics.tiers` reads
+its results from this table rather than testing again). The distinct people each member helped
+outside their downline come from one sort of the (helper, recipient) pairs packed into integers.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ FANOUT_COLUMNS = [
     "hours_given",
     "hours_to_downline",
     "hours_outside_downline",
+    "people_helped_outside_downline",
     "recruitment_share",
     "activated_downline",
 ]
@@ -127,6 +130,8 @@ def fanout(
         - ``hours_to_downline`` / ``hours_outside_downline``: the part of ``hours_given`` that
           went to members of this member's downline / to anyone else (upline, siblings,
           strangers); the two add up to ``hours_given``;
+        - ``people_helped_outside_downline``: distinct other members this member helped in
+          confirmed sessions, not counting their own downline (however many sessions each);
         - ``recruitment_share``: in [0, 1], the share of the member's progress that comes from
           recruiting rather than from service outside their own downline,
           ``R / (R + hours_outside_downline)`` with ``R = active_referrals · hours_per_referral``;
@@ -166,6 +171,8 @@ def fanout(
     >>> table[["hours_given", "hours_to_downline", "hours_outside_downline",
     ...        "recruitment_share", "activated_downline"]].iloc[:2].to_numpy().tolist()
     [[2.5, 2.5, 0.0, 1.0, 2.0], [2.0, 0.0, 2.0, 0.0, 1.0]]
+    >>> table["people_helped_outside_downline"].tolist()
+    [0, 1, 0, 0]
     """
     _check_fanout_settings(active_window_days, hours_per_referral)
     n = snapshot.n_members
@@ -186,13 +193,12 @@ def fanout(
     direct = np.bincount(parent[referred], minlength=n)
     active_referrals = np.bincount(parent[referred & active], minlength=n)
 
-    # r is in h's downline iff r comes after h in pre-order, no further than h's downline size.
-    pre_helper = forest.pre[helper]
-    pre_recipient = forest.pre[recipient]
-    to_downline = (pre_recipient > pre_helper) & (pre_recipient <= pre_helper + forest.size[helper])
+    to_downline = forest.in_downline(helper, recipient)
     hours_to_downline = np.bincount(helper[to_downline], hours[to_downline], minlength=n)
     outside = ~to_downline
     hours_outside = np.bincount(helper[outside], hours[outside], minlength=n)
+    other = outside & (helper != recipient)
+    people_outside = _distinct_partners(helper[other], recipient[other], n)
 
     recruiting = active_referrals * float(hours_per_referral)
     progress = recruiting + hours_outside
@@ -211,6 +217,7 @@ def fanout(
             "hours_given": hours_to_downline + hours_outside,
             "hours_to_downline": hours_to_downline,
             "hours_outside_downline": hours_outside,
+            "people_helped_outside_downline": people_outside,
             "recruitment_share": share,
             "activated_downline": forest.subtree_sum(activated.astype(np.int64)),
         }
@@ -453,6 +460,7 @@ def _fanout_networkx(
         active_referrals = sum(referee in active for referee in referees)
         to_downline = sum(hours for recipient, hours in given[member] if recipient in downline)
         outside = sum(hours for recipient, hours in given[member] if recipient not in downline)
+        people = {recipient for recipient, _ in given[member] if recipient not in downline}
         recruiting = active_referrals * hours_per_referral
         rows.append(
             {
@@ -467,6 +475,7 @@ def _fanout_networkx(
                 "hours_given": to_downline + outside,
                 "hours_to_downline": to_downline,
                 "hours_outside_downline": outside,
+                "people_helped_outside_downline": len(people - {member}),
                 "recruitment_share": recruiting / (recruiting + outside)
                 if recruiting + outside > 0
                 else 0.0,
@@ -491,6 +500,20 @@ class _Forest:
     size: IntArray
     height: IntArray
     pre: IntArray
+
+    def in_downline(self, ancestor: IntArray, member: IntArray) -> BoolArray:
+        """Whether each ``member[i]`` is in ``ancestor[i]``'s downline (strictly below it).
+
+        In pre-order a downline is the interval just after its head: ``member`` comes after
+        ``ancestor``, no further than ``ancestor``'s downline size. One vectorised comparison,
+        however many pairs.
+        """
+        pre_ancestor = self.pre[ancestor]
+        pre_member = self.pre[member]
+        inside: BoolArray = (pre_member > pre_ancestor) & (
+            pre_member <= pre_ancestor + self.size[ancestor]
+        )
+        return inside
 
     def subtree_sum(self, values: IntArray) -> IntArray:
         """Sum of ``values`` over each member's downline (self excluded), from pre-order sums."""
@@ -560,6 +583,19 @@ def _generations(parent: IntArray) -> tuple[IntArray, IntArray]:
         jump[pending] = jump[ancestor]
         pending = pending[parent[jump[pending]] >= 0]
     return distance, jump
+
+
+def _distinct_partners(member: IntArray, partner: IntArray, n: int) -> IntArray:
+    """Per member number ``0..n-1``, how many distinct ``partner`` values it is paired with.
+
+    One sort of the pairs packed into int64 keys (``member · n + partner``, < n² fits), then a
+    count of the first of each run of equal keys: a SIMD sort, far quicker than ``np.unique``
+    or building a sparse matrix.
+    """
+    key = np.sort(member * n + partner)
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return np.bincount(key[first] // max(n, 1), minlength=n).astype(np.int64)
 
 
 def _seconds(times: pd.Series) -> IntArray:

@@ -21,7 +21,7 @@ of summed hours).
 - ``hours_given_outside_downline`` (hours): confirmed hours given to members outside the
   member's own referral downline (from the fan-out table);
 - ``people_helped_outside_downline`` (members): distinct members helped in confirmed sessions,
-  not counting the member's own downline (from the snapshot);
+  not counting the member's own downline (from the fan-out table);
 - ``active_referrals`` (members): referees who are active (from the fan-out table), not mere
   sign-ups;
 - ``tenure_days`` (days): days since joining, at the reference time (below);
@@ -103,7 +103,6 @@ REQUIREMENT_KINDS: tuple[RequirementKind, ...] = get_args(RequirementKind)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: A measured value at most this far below its threshold still meets it (float sums of hours).
 _SLACK = 1e-9
@@ -380,8 +379,9 @@ def tier_measures(
         ``member_id``, ``trust_percentile`` (in [0, 100], 100 = most trusted) — the trust
         analytic's table; other columns are ignored.
     fanout
-        ``member_id``, ``active_referrals``, ``hours_outside_downline`` (hours) — the fan-out
-        analytic's table; other columns are ignored.
+        ``member_id``, ``active_referrals``, ``hours_outside_downline`` (hours),
+        ``people_helped_outside_downline`` (members) — the fan-out analytic's table
+        (:func:`graph.metrics.fanout.fanout`); other columns are ignored.
     ring_members
         ``member_id`` of every member of an open or confirmed fraud ring. None means there is
         no ring information: then nobody is counted as in a ring and ``no_open_fraud_ring``
@@ -392,8 +392,8 @@ def tier_measures(
     pandas.DataFrame
         Columns :data:`MEASURE_COLUMNS`, one row per member in snapshot order: ``activated``
         and ``no_open_fraud_ring`` (bool), ``hours_given_outside_downline`` (hours, from
-        ``fanout``), ``people_helped_outside_downline`` and ``active_referrals`` (int),
-        ``tenure_days`` (days since joining at the reference time, see the module
+        ``fanout``), ``people_helped_outside_downline`` and ``active_referrals`` (int, from
+        ``fanout``), ``tenure_days`` (days since joining at the reference time, see the module
         documentation) and ``trust_percentile`` (from ``trust``).
 
     Raises
@@ -401,10 +401,19 @@ def tier_measures(
     ValueError
         ``trust`` or ``fanout`` lacks a column, lists a member twice, has no row for a member
         of the snapshot (rows may come in any order; extra members are ignored) or holds a
-        missing or infinite value; or the referrals form a cycle.
+        missing or infinite value.
     """
     ids = snapshot.members["member_id"]
-    fan = _member_values(fanout, "fanout", ["active_referrals", "hours_outside_downline"], ids)
+    fan = _member_values(
+        fanout,
+        "fanout",
+        ["active_referrals", "hours_outside_downline", "people_helped_outside_downline"],
+        ids,
+    )
+    counts = {  # whole numbers in fanout(); _member_values reads every column as float
+        column: np.rint(fan[column]).astype(np.int64)
+        for column in ("people_helped_outside_downline", "active_referrals")
+    }
     percentile = _member_values(trust, "trust", ["trust_percentile"], ids)["trust_percentile"]
     in_ring = (
         np.zeros(len(ids), dtype=bool)
@@ -416,8 +425,8 @@ def tier_measures(
             "member_id": ids.array,  # no copy: the snapshot's own strings
             "activated": snapshot.members["activated_at"].notna().to_numpy(),
             "hours_given_outside_downline": fan["hours_outside_downline"],
-            "people_helped_outside_downline": _people_helped_outside_downline(snapshot),
-            "active_referrals": np.rint(fan["active_referrals"]).astype(np.int64),
+            "people_helped_outside_downline": counts["people_helped_outside_downline"],
+            "active_referrals": counts["active_referrals"],
             "tenure_days": _tenure_days(snapshot),
             "trust_percentile": percentile,
             "no_open_fraud_ring": ~in_ring,
@@ -567,58 +576,6 @@ def _tenure_days(snapshot: Snapshot) -> FloatArray:
     reference = snapshot.reference_time
     days: FloatArray = np.maximum((reference - joined).astype(np.float64) / 86_400.0, 0.0)
     return days
-
-
-def _people_helped_outside_downline(snapshot: Snapshot) -> IntArray:
-    """Per member, the distinct other members they helped in confirmed sessions, not counting
-    their own referral downline."""
-    n = snapshot.n_members
-    helped = snapshot.help_matrix(weight="sessions")  # one entry per (helper, recipient) pair
-    helper = np.repeat(np.arange(n, dtype=np.int32), np.diff(helped.indptr))
-    recipient = helped.indices.astype(np.int32, copy=False)
-    outside = (helper != recipient) & ~_in_downline(snapshot.referrer, helper, recipient)
-    return np.bincount(helper[outside], minlength=n).astype(np.int64)
-
-
-def _ancestor_jumps(parent: npt.NDArray[np.int32]) -> tuple[list[npt.NDArray[np.int32]], IntArray]:
-    """Binary-lifting tables of a forest given as parent pointers (−1 at roots).
-
-    Returns ``(jumps, depth)``: ``jumps[k][v]`` is ``v``'s ancestor 2**k generations up (−1
-    past its root) and ``depth[v]`` its number of ancestors; ``2 ** len(jumps)`` exceeds every
-    depth. Pointer jumping: O(n log depth), vectorised.
-    """
-    n = len(parent)
-    jump = parent.astype(np.int32)
-    # Generations from v up to jump[v] — or up to v's root once jump[v] is −1: then its depth.
-    depth = (jump >= 0).astype(np.int64)
-    jumps: list[npt.NDArray[np.int32]] = []
-    for _ in range(n.bit_length() + 1):
-        live = np.flatnonzero(jump >= 0)
-        if not len(live):
-            return jumps, depth
-        jumps.append(jump)
-        up = jump[live]
-        depth[live] += depth[up]
-        jump = jump.copy()
-        jump[live] = jump[up]
-    raise ValueError("the referrals form a cycle")
-
-
-def _in_downline(
-    parent: npt.NDArray[np.int32], ancestor: npt.NDArray[np.int32], member: npt.NDArray[np.int32]
-) -> BoolArray:
-    """Whether each ``member[i]`` is in ``ancestor[i]``'s downline (strictly below it)."""
-    jumps, depth = _ancestor_jumps(parent)
-    inside = np.zeros(len(member), dtype=bool)
-    lift = depth[member] - depth[ancestor]
-    deeper = np.flatnonzero(lift > 0)
-    node, lift = member[deeper], lift[deeper]
-    # Climb each member exactly `lift` generations (one table per bit), then compare.
-    for k, jump in enumerate(jumps):
-        step = np.flatnonzero((lift >> k) & 1)
-        node[step] = jump[node[step]]
-    inside[deeper] = node == ancestor[deeper]
-    return inside
 
 
 def _amount_text(cents: int) -> str:
