@@ -17,6 +17,7 @@ Reports (issue #4):
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -32,7 +33,12 @@ from graph.metrics.centrality import power_iteration
 from graph.metrics.trust import trust_model
 from graph.store import SqliteStore
 
-OTC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bitcoin-otc"
+#: SNAP Bitcoin OTC and REV2's labels: ``shared/`` beside the checkout, or TIMEBANK_SHARED.
+OTC = (
+    Path(os.environ.get("TIMEBANK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "data"
+    / "bitcoin-otc"
+)
 #: Member vectors each power iteration reads or writes: scores, previous scores, the product,
 #: the inverse out-weights, the teleport vector and the L1 difference.
 VECTORS_PER_ITERATION = 6

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -16,8 +14,7 @@ from graph.ingest.snap import read_snap
 from graph.metrics.trust import EXPLANATION_COLUMNS, TRUST_COLUMNS, trust_model, trust_scores
 from graph.model import Snapshot
 from graph.store import SqliteStore
-
-OTC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bitcoin-otc"
+from tests.conftest import BITCOIN_OTC
 
 Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
 
@@ -221,9 +218,11 @@ def _auc(trust: np.ndarray, positive: np.ndarray) -> float:
 
 def test_bitcoin_otc_fraud_auc() -> None:
     store = SqliteStore(":memory:")
-    report = ingest(read_snap(OTC / "network.csv"), store)
+    report = ingest(read_snap(BITCOIN_OTC / "network.csv"), store)
     assert report.tables["sessions"].inserted == 35_592
-    labels = pd.read_csv(OTC / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
+    labels = pd.read_csv(
+        BITCOIN_OTC / "ground_truth.csv", header=None, names=["node", "label"], dtype=str
+    )
     table = trust_scores(store.snapshot()).set_index("member_id")
     score = table.loc[labels["node"], "trust_score"].to_numpy()
     fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
