@@ -151,7 +151,8 @@ class Snapshot:
         ``community_id``, ``phone_hash``, ``device_id`` (categorical, NaN = unknown),
         ``display_name`` (str).
     sessions
-        In ``started_at`` order (sessions of the same second in store order).
+        In ``started_at`` order, sessions of the same second by ``session_id``: the same order
+        from every store.
         ``session_id`` (str), ``helper``, ``recipient`` (int32), ``started_at`` (datetime64[s]),
         ``hours`` (float64), ``service`` (categorical), ``rating`` (float32, NaN = not rated),
         ``status`` (categorical over :data:`SESSION_STATUSES`).

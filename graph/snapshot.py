@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.model import SESSION_STATUSES, Snapshot
 
@@ -89,7 +91,7 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
     recipient = members_of(raw_sessions["recipient_key"])
     started = _seconds(raw_sessions["started_at"])
     kept = present(started, helper, recipient)
-    by_time = np.flatnonzero(kept)[np.argsort(started[kept], kind="stable")]
+    by_time = _time_then_id(started, raw_sessions["session_id"], kept)
     sessions = pd.DataFrame(
         {
             "session_id": pd.array(np.asarray(raw_sessions["session_id"])[by_time], dtype="str"),
@@ -119,7 +121,7 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
     member = members_of(raw_redemptions["member_key"])
     redeemed = _seconds(raw_redemptions["redeemed_at"])
     kept = present(redeemed, member)
-    by_time = np.flatnonzero(kept)[np.argsort(redeemed[kept], kind="stable")]
+    by_time = _time_then_id(redeemed, raw_redemptions["redemption_id"], kept)
     redemptions = pd.DataFrame(
         {
             "redemption_id": pd.array(
@@ -132,3 +134,21 @@ def build_snapshot(columns: StoreColumns, *, as_of: pd.Timestamp | None = None) 
         }
     )
     return Snapshot(members, sessions, referrals, redemptions, as_of=as_of)
+
+
+def _time_then_id(times: np.ndarray, ids: object, kept: np.ndarray) -> np.ndarray:
+    """Positions of the ``kept`` rows ordered by time, then id.
+
+    Stores return rows of the same second in their own order; ordering those by id as well
+    makes every sum over the snapshot's rows add in the same order whichever store it came
+    from, so results agree to the last bit (Arrow sorts 10M rows in about 0.4 s).
+    """
+    positions = np.flatnonzero(kept)
+    table = pa.table(
+        {
+            "time": pa.array(np.asarray(times)[positions]),
+            "id": pa.array(np.asarray(ids, dtype=object)[positions], type=pa.string()),
+        }
+    )
+    order = pc.sort_indices(table, sort_keys=[("time", "ascending"), ("id", "ascending")])
+    return np.asarray(positions[order.to_numpy()])

@@ -40,6 +40,34 @@ def test_numbering_does_not_depend_on_ingest_order(
     pd.testing.assert_frame_equal(one.referrals, other.referrals)
 
 
+def test_rows_of_the_same_second_come_in_one_order_whatever_the_store_order(
+    write_dataset: WriteDataset,
+) -> None:
+    # Sessions and redemptions of one second, written in opposite orders: sums over them must
+    # add in the same order (float addition is not associative), so the snapshots must agree.
+    header = GOOD["sessions"].splitlines()[0]
+    rows = [f"x{i},m1,m2,2025-03-01T10:00:00,{0.1 * (i + 1):.1f},,," for i in range(6)]
+    redemption_rows = [f"r{i},m1,shop,{0.1 * (i + 1):.1f},2025-03-02T10:00:00" for i in range(4)]
+    redemption_header = GOOD["redemptions"].splitlines()[0]
+    snapshots = []
+    for order in (list, lambda xs: list(reversed(xs))):
+        with SqliteStore(":memory:") as store:
+            ingest(
+                write_dataset(
+                    sessions="\n".join([header, *order(rows)]) + "\n",
+                    redemptions="\n".join([redemption_header, *order(redemption_rows)]) + "\n",
+                ),
+                store,
+                now=NOW,
+            )
+            snapshots.append(store.snapshot())
+    one, other = snapshots
+    assert one.sessions["session_id"].tolist() == [f"x{i}" for i in range(6)]
+    pd.testing.assert_frame_equal(one.sessions, other.sessions)
+    pd.testing.assert_frame_equal(one.redemptions, other.redemptions)
+    assert one.sessions["hours"].sum() == other.sessions["hours"].sum()
+
+
 def test_as_of_shows_the_network_as_it_stood(
     write_dataset: WriteDataset, store: GraphStore
 ) -> None:

@@ -192,23 +192,11 @@ def power_iteration(
     )
     # Starting from the teleport vector keeps members no walk reaches at exactly 0.
     scores = np.array(teleport if start is None else start, dtype=np.float64)
-    # The teleport vector is often sparse (a few seeds): add it at its non-zero entries only.
-    jump_at = np.flatnonzero(teleport)
-    jump = teleport[jump_at]
-    # Buffers reused across iterations: each iteration then streams the matrix once and a few
-    # member vectors, close to what memory bandwidth allows.
-    scaled = np.empty(n)
-    change = np.empty(n)
-    with _RowBlocks(inflow) as product:
+    total = float(scores.sum())
+    with _RowBlocks(inflow, teleport, inverse_out) as blocks:
         for iteration in range(1, max_iter + 1):
-            np.multiply(scores, inverse_out, out=scaled)
-            followed = product(scaled)
-            leaked = scores.sum() - followed.sum()
-            followed *= damping
-            followed[jump_at] += (damping * leaked + 1 - damping) * jump
-            np.subtract(followed, scores, out=change)
-            scores = followed
-            if np.abs(change, out=change).sum() < tol:
+            scores, total, change = blocks.step(scores, total, damping=damping)
+            if change < tol:
                 return scores, iteration
     raise ConvergenceError(
         f"PageRank did not reach an L1 change below {tol:g} in {max_iter} iterations "
@@ -217,48 +205,85 @@ def power_iteration(
 
 
 class _RowBlocks:
-    """``matrix @ x`` computed by one thread per core over blocks of rows.
+    """One power iteration at a time, over blocks of rows, one thread per core.
 
     scipy's CSR product runs on one core and releases the GIL, so blocks of rows multiply in
-    parallel; each row is still summed in one thread in the same order, so results are the
-    same bit for bit. Small matrices, where threads cost more than they save, use one block.
+    parallel, and each block also does its share of the vector work (damping, the L1 change,
+    the next iteration's scaled scores): an iteration streams the matrix and a few member
+    vectors once, on every core. A matrix is cut into a fixed number of blocks whatever the
+    number of cores, so the partial sums, and so the scores, are the same on every machine;
+    small matrices, where threads cost more than they save, are one block.
     """
 
-    #: Matrix entries below which one thread does all the work.
+    #: Matrix entries from which the matrix is cut into :data:`BLOCKS` blocks.
     PARALLEL_ENTRIES = 500_000
+    BLOCKS = 8
 
-    def __init__(self, matrix: sparse.csr_array) -> None:
+    def __init__(
+        self, matrix: sparse.csr_array, teleport: FloatArray, inverse_out: FloatArray
+    ) -> None:
         n = matrix.shape[0]
-        threads = min(os.cpu_count() or 1, 8) if matrix.nnz >= self.PARALLEL_ENTRIES else 1
+        count = self.BLOCKS if matrix.nnz >= self.PARALLEL_ENTRIES else 1
         # Cut where each block holds about the same number of entries.
-        cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, threads + 1))
+        cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, count + 1))
         cuts[0], cuts[-1] = 0, n
-        self._blocks = [
-            (int(lo), int(hi), matrix[int(lo) : int(hi)] if threads > 1 else matrix)
-            for lo, hi in itertools.pairwise(cuts)
-            if hi > lo
+        self._bounds = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(cuts) if hi > lo]
+        self._rows = [matrix[lo:hi] if count > 1 else matrix for lo, hi in self._bounds]
+        # The teleport vector is often sparse (a few seeds): add it at its non-zero entries.
+        self._jump_at = [np.flatnonzero(teleport[lo:hi]) for lo, hi in self._bounds]
+        self._jump = [
+            teleport[lo:hi][at] for (lo, hi), at in zip(self._bounds, self._jump_at, strict=True)
         ]
-        self._pool = ThreadPoolExecutor(len(self._blocks)) if len(self._blocks) > 1 else None
-        self._n = n
+        self._inverse_out = inverse_out
+        self._scaled = np.empty(n)
+        self._next = np.empty(n)
+        self._change = np.empty(n)
+        threads = min(os.cpu_count() or 1, len(self._bounds))
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self._blocks = range(len(self._bounds))
 
-    def __enter__(self) -> Callable[[FloatArray], FloatArray]:
-        return self._product
+    def __enter__(self) -> _RowBlocks:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown()
 
-    def _product(self, x: FloatArray) -> FloatArray:
-        if self._pool is None:
-            return np.asarray(self._blocks[0][2] @ x, dtype=np.float64)
-        out = np.empty(self._n)
+    def _each(self, work: Callable[[int], tuple[float, float]]) -> tuple[float, float]:
+        """Run ``work`` on every block; the sums of its two results, in block order."""
+        pool = self._pool
+        results = list(map(work, self._blocks) if pool is None else pool.map(work, self._blocks))
+        return math.fsum(r[0] for r in results), math.fsum(r[1] for r in results)
 
-        def multiply(block: tuple[int, int, sparse.csr_array]) -> None:
-            lo, hi, rows = block
-            out[lo:hi] = rows @ x
+    def step(
+        self, scores: FloatArray, total: float, *, damping: float
+    ) -> tuple[FloatArray, float, float]:
+        """One iteration from ``scores`` (which sum to ``total``): the next scores, their sum
+        and the L1 change."""
+        scaled, following = self._scaled, self._next
+        np.multiply(scores, self._inverse_out, out=scaled)
 
-        list(self._pool.map(multiply, self._blocks))
-        return out
+        def follow(block: int) -> tuple[float, float]:
+            lo, hi = self._bounds[block]
+            following[lo:hi] = self._rows[block] @ scaled
+            return float(following[lo:hi].sum()), 0.0
+
+        # What the steps do not carry on (dangling members, discounted steps) re-enters along
+        # the teleport vector, so the scores keep their sum.
+        leaked = total - self._each(follow)[0]
+        jump = damping * leaked + 1 - damping
+
+        def settle(block: int) -> tuple[float, float]:
+            lo, hi = self._bounds[block]
+            part = following[lo:hi]
+            part *= damping
+            part[self._jump_at[block]] += jump * self._jump[block]
+            change = np.subtract(part, scores[lo:hi], out=self._change[lo:hi])
+            return float(part.sum()), float(np.abs(change, out=change).sum())
+
+        new_total, change = self._each(settle)
+        self._next = scores  # reused as the next iteration's output
+        return following, new_total, change
 
 
 def _teleport_vector(personalization: pd.Series, member_ids: pd.Series) -> FloatArray:
