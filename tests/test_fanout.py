@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from graph.ingest import ingest
 from graph.metrics.fanout import (
-    DEFAULT_HOURS_PER_REFERRAL,
     FANOUT_COLUMNS,
     PYRAMID_COLUMNS,
     _fanout_networkx,
@@ -174,10 +173,6 @@ def test_hours_per_referral_sets_the_exchange_rate(implementation: Fanout) -> No
     table = by_member(implementation(FAMILY.snapshot(), hours_per_referral=2.5))
     assert table.loc["ann", "recruitment_share"] == pytest.approx(7.5 / 8.5)
     assert table.loc["bo", "recruitment_share"] == pytest.approx(2.5 / 4.5)
-
-
-def test_default_exchange_rate_is_ten_hours() -> None:
-    assert DEFAULT_HOURS_PER_REFERRAL == 10.0
 
 
 # Pat referred five members who joined at midnight on 1 January 2025; 1 April is 90 days later.

@@ -596,12 +596,6 @@ SENSITIVE_WARNING = WarningSettings(
 )
 
 
-def test_documented_defaults() -> None:
-    snapshot = recruiting_network(referred=[12, 12, 12, 12, 24, 48, 96, 192], hours=[200.0] * 8)
-    pd.testing.assert_frame_equal(growth(snapshot), growth(snapshot, **DEFAULT_WARNING))
-    pd.testing.assert_frame_equal(growth(snapshot), growth(snapshot, ledger="minting"))
-
-
 @pytest.mark.parametrize("ledger", ["minting", "classic"])
 @pytest.mark.parametrize("warning", [DEFAULT_WARNING, SENSITIVE_WARNING])
 @pytest.mark.parametrize("seed", [3, 4])

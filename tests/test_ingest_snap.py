@@ -111,3 +111,15 @@ def test_cli_ingests_snap_files(edge_list: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output  # some lines rejected, good ones kept
     assert SqliteStore(tmp_path / "s.db").counts()["sessions"] == 4
     assert len(pd.read_csv(rejects)) == 5
+
+
+def test_times_outside_what_a_date_can_hold_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "far.csv"
+    path.write_text("1,2,3,-99999999999999\n1,2,3,1e20\n1,2,3,1289241911\n")
+    report = ingest(read_snap(path), SqliteStore(":memory:"))
+    rejects = report.rejects[["line", "column", "reason"]].to_numpy().tolist()
+    assert rejects == [
+        [1, "time", "not a Unix time in seconds"],
+        [2, "time", "not a Unix time in seconds"],
+    ]
+    assert report.tables["sessions"].inserted == 1

@@ -827,3 +827,11 @@ def test_more_service_never_lowers_a_tier(
     before = assign_tiers(measures, policy=pair[0])["tier"].cat.codes
     after = assign_tiers(better, policy=pair[0])["tier"].cat.codes
     assert (after >= before).all()
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e300"])
+def test_thresholds_beyond_any_real_number_are_refused(value: str) -> None:
+    text = default_policy_text().replace("tenure_days = 365", f"tenure_days = {value}", 1)
+    assert text != default_policy_text()
+    with pytest.raises(PolicyError, match=r"p\.toml: tiers\.city_partner\.tenure_days"):
+        parse_policy(text, source="p.toml")

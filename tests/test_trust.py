@@ -148,6 +148,22 @@ def test_a_disputed_session_is_a_complaint_and_a_pending_one_says_nothing() -> N
     pd.testing.assert_series_equal(pending, clean)
 
 
+def test_two_factions_complaining_about_each_other_settle() -> None:
+    # Plain fixed-point iteration swings here: each side's goodness discounts the other's
+    # complaints, which raises the other's goodness, which ...
+    left = {f"l{i}": "2023-01-01" for i in range(20)}
+    right = {f"r{i}": "2023-01-01" for i in range(20)}
+    vouches: list[Session] = [
+        (f"{side}{(i + 1) % 20}", f"{side}{i}", 1, 8) for side in "lr" for i in range(20)
+    ]
+    feud: list[Session] = [(f"r{i}", f"l{i}", 1, -9) for i in range(20)]
+    feud += [(f"l{i}", f"r{(i + 3) % 20}", 1, -9) for i in range(20)]
+    model = trust_model(_snapshot({**left, **right}, vouches + feud), seeds=["l0", "r0"])
+    expected = model.trust / (model.trust + model.distrust)
+    np.testing.assert_allclose(model.goodness, expected, atol=1e-9)
+    np.testing.assert_allclose(model.distrust, model.complaints @ (model.goodness * model.trust))
+
+
 def test_default_seeds_are_established_members() -> None:
     people = {**HONEST, "new": "2025-05-25"}
     sessions = [*HONEST_SESSIONS, ("new", "ann", 3, 10), ("new", "bo", 3, 10), ("new", "cai", 1, 9)]

@@ -163,6 +163,12 @@ def _integers(text: pd.Series) -> pd.Series:
     return pd.Series(numbers, index=text.index)
 
 
+#: Unix seconds a datetime64[s] column can hold comfortably (years 1677-2262, pandas' range).
+_TIME_RANGE = (-9_200_000_000.0, 9_200_000_000.0)
+
+
 def _numbers(text: pd.Series) -> pd.Series:
+    """Unix times in seconds; NaN for text that is not a number or not a representable time."""
     numbers = pd.to_numeric(text, errors="coerce")
-    return pd.Series(numbers, index=text.index).where(np.isfinite(numbers))
+    low, high = _TIME_RANGE
+    return pd.Series(numbers, index=text.index).where((numbers >= low) & (numbers <= high))

@@ -204,6 +204,11 @@ def _show(value: object) -> str:
     return repr(value)
 
 
+#: The largest threshold a policy may set: a billion hours, members or days is a typo, and
+#: larger numbers (or infinity) would overflow the ``missing`` text's arithmetic.
+_LARGEST = 1e9
+
+
 def _threshold_problem(spec: RequirementSpec, value: object) -> str | None:
     """Why ``value`` cannot be a threshold of ``spec.kind``, or None when it can."""
     if spec.value == "flag":
@@ -213,7 +218,7 @@ def _threshold_problem(spec: RequirementSpec, value: object) -> str | None:
     elif spec.value == "count":
         ok = isinstance(value, int) and value >= 0
     else:
-        ok = isinstance(value, int | float) and 0 <= value <= spec.maximum
+        ok = isinstance(value, int | float) and 0 <= value <= min(spec.maximum, _LARGEST)
     return None if ok else f"expected {spec.expected}, got {_show(value)}"
 
 

@@ -53,6 +53,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import rankdata
 
+from graph.errors import ConvergenceError
 from graph.metrics.centrality import iterations_needed, power_iteration
 from graph.model import Snapshot
 
@@ -416,7 +417,7 @@ def trust_model(
     ValueError
         For a setting out of range or unknown seeds.
     graph.errors.ConvergenceError
-        When a propagation does not converge within ``max_iter``.
+        When a propagation does not converge within ``max_iter``, or goodness does not settle.
     """
     _check("damping", damping, 0.0, 0.999999)
     _check("unrated_weight", unrated_weight, 0.0, 1.0)
@@ -475,24 +476,30 @@ def trust_model(
 
 
 def _goodness(
-    complaints: sparse.csr_array, trust: FloatArray, *, tol: float = 1e-12, max_iter: int = 200
+    complaints: sparse.csr_array, trust: FloatArray, *, tol: float = 1e-12, max_iter: int = 500
 ) -> tuple[FloatArray, FloatArray]:
-    """Solve ``g = trust / (trust + C·(g·trust))``; returns goodness and distrust.
+    """Solve ``g = trust / (trust + C·(g·trust))``; returns goodness and distrust ``C·(g·trust)``.
 
-    The map is monotone and bounded in [0, 1]: iterating from g = 1 descends to its largest
-    fixed point. Members with neither trust nor distrust keep goodness 1 (no evidence against
-    them; their score is 0 anyway).
+    The map is antitone — more goodness for complainants means less for the accused — so plain
+    iteration can swing between two states (two factions complaining about each other);
+    averaging each step with the last damps the swing until the change is below ``tol``.
+    Members with neither trust nor distrust keep goodness 1 (no evidence against them; their
+    score is 0 anyway).
+
+    Raises
+    ------
+    ConvergenceError
+        When ``max_iter`` damped steps do not reach ``tol``.
     """
     goodness = np.ones_like(trust)
-    distrust = np.zeros_like(trust)
     for _ in range(max_iter):
         distrust = complaints @ (goodness * trust)
         total = trust + distrust
         updated = np.divide(trust, total, out=np.ones_like(trust), where=total > 0)
         if np.abs(updated - goodness).max(initial=0.0) < tol:
-            return updated, distrust
-        goodness = updated
-    return goodness, distrust
+            return updated, complaints @ (updated * trust)
+        goodness = (goodness + updated) / 2
+    raise ConvergenceError(f"goodness did not settle below a change of {tol:g} in {max_iter} steps")
 
 
 def trust_scores(snapshot: Snapshot, **settings: Any) -> pd.DataFrame:
