@@ -555,7 +555,14 @@ def reference_new_columns(
         balance = ratio(recruited, recruited + service).to_numpy()
         flags, on = [], False
         for t in range(len(balance)):
-            rising = t >= window and balance[t] >= balance[t - window] + warning["rise"]
+            past = t >= window
+            rising = past and (
+                balance[t] >= balance[t - window] + warning["rise"]
+                or (
+                    balance[t] >= warning["threshold"] + warning["rise"]
+                    and not balance[t] < balance[t - window]
+                )
+            )
             high = (
                 balance[t] >= warning["threshold"] and recruited.iloc[t] >= warning["min_referred"]
             )
@@ -821,3 +828,15 @@ def test_ledger_properties(snapshot: Snapshot) -> None:
     assert minting["referral_share"].dropna().between(0, 1).all()
     assert (minting["referrals_per_referrer"].dropna() >= 1).all()
     assert minting["recruitment_balance"].dropna().between(0, 1).all()
+
+
+def test_a_network_recruiting_from_its_first_month_is_flagged_early() -> None:
+    # Forty referred newcomers a month and no service at all: the balance is 1 from the start
+    # and never rises, which must not hide the clearest pyramid there is.
+    table = growth(recruiting_network(referred=[40] * 8, hours=[0.0] * 8))
+    overall = table[table["scope"] == "all"].reset_index(drop=True)
+    assert (overall["recruitment_balance"] == 1.0).all()
+    flagged = overall.index[overall["recruitment_driven"]].tolist()
+    assert flagged
+    assert flagged[0] <= 3
+    assert overall["recruitment_driven"].iloc[flagged[0] :].all()

@@ -308,12 +308,16 @@ def _recruitment_driven(
     rise: float,
     min_referred: int,
 ) -> np.ndarray:
-    """The warning: on when a balance ≥ ``threshold`` rose by ``rise`` over ``window`` months,
-    held while the balance stays ≥ ``threshold`` (see the module docstring)."""
+    """The warning: on when a balance ≥ ``threshold`` rose by ``rise`` over ``window`` months
+    (or already stands at ``threshold + rise`` or more without falling), held while the balance
+    stays ≥ ``threshold`` (see the module docstring)."""
     warning = np.zeros(balance.shape, dtype=bool)
     high = (balance >= threshold) & (referred >= min_referred)
     rising = np.zeros(balance.shape, dtype=bool)
-    rising[:, window:] = balance[:, window:] >= balance[:, :-window] + rise
+    earlier, now = balance[:, :-window], balance[:, window:]
+    # A balance already past threshold + rise that is not falling counts as rising too: a
+    # network that recruits from its first month never "rises", yet is the clearest case.
+    rising[:, window:] = (now >= earlier + rise) | ((now >= threshold + rise) & ~(now < earlier))
     for month in range(balance.shape[1]):
         held = warning[:, month - 1] if month else False
         warning[:, month] = high[:, month] & (rising[:, month] | held)
