@@ -210,7 +210,11 @@ def analyze(
         str | None, typer.Option("--store", help="Analyse this store instead of a folder.")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Analyse the network as it stood on this date.")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Analyse the network as it stood at the start of this date (UTC), or this time.",
+        ),
     ] = None,
     encoding: EncodingOption = "utf-8",
     policy: Annotated[
@@ -277,7 +281,11 @@ def tiers_command(
         typer.Option("--current", help="With --compare: the policy in force (default: shipped)."),
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Judge the network as it stood on this date.")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Judge the network as it stood at the start of this date (UTC), or this time.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
