@@ -683,3 +683,37 @@ def test_a_small_tree_carries_a_small_risk_whatever_its_economics() -> None:
     assert row["median_recruitment_share"] == 0.0
     # structure = min(1, 3/3) · min(1, 4/30); fees = 4 / (4 + 0) = 1; recruiting = 0.
     assert row["pyramid_risk"] == pytest.approx(float(Fraction(4, 30) * (1 + 0) / 2))
+
+
+def test_member_level_pyramid_signs() -> None:
+    # The legal line per member, read off the member's own downline (see the pyramid edges).
+    members = fanout(EDGES.snapshot()).set_index("member_id")
+    flagged = set(members.index[members["downline_at_regulatory_line"]])
+    assert {"a00", "c00", "d00"} <= flagged
+    assert "b00" not in flagged  # 29 people
+    assert (members.loc[list(flagged), "downline_size"] + 1 >= 30).all()
+
+    # Fees against service: r's three referees paid activation; r gave 2 hours outside, then 5.
+    def signs(hours: float) -> bool:
+        network = Network(
+            joined={
+                "r": "2025-01-01",
+                "a": "2025-01-02",
+                "b": "2025-01-02",
+                "c": "2025-01-02",
+                "x": "2025-01-01",
+            },
+            referrals=[("r", "a"), ("r", "b"), ("r", "c")],
+            sessions=[
+                ("r", "x", "2025-02-01", hours, "confirmed"),
+                ("r", "a", "2025-02-02", 10.0, "confirmed"),
+            ],
+            activated={"a", "b", "c"},
+        )
+        row = fanout(network.snapshot()).set_index("member_id").loc["r"]
+        assert row["activated_downline"] == 3
+        assert row["hours_outside_downline"] == hours  # the 10 hours to a stay inside
+        return bool(row["fees_outpace_service"])
+
+    assert signs(2.0)
+    assert not signs(5.0)

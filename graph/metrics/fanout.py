@@ -56,7 +56,14 @@ FANOUT_COLUMNS = [
     "people_helped_outside_downline",
     "recruitment_share",
     "activated_downline",
+    "downline_at_regulatory_line",
+    "fees_outpace_service",
 ]
+
+#: The lines Chinese law draws for prosecuting a pyramid scheme (传销): people, and levels with
+#: the organiser's own counted (see :func:`pyramid`).
+REGULATORY_MIN_SIZE = 30
+REGULATORY_MIN_LEVELS = 3
 
 #: Columns of :func:`pyramid`'s result, in order.
 PYRAMID_COLUMNS = [
@@ -137,7 +144,14 @@ def fanout(
           ``R / (R + hours_outside_downline)`` with ``R = active_referrals · hours_per_referral``;
           0 when both are 0. Help given to one's own downline does not count as service here: it
           is how a recruiter keeps recruits active;
-        - ``activated_downline``: members of the downline who paid the 1-yuan activation.
+        - ``activated_downline``: members of the downline who paid the 1-yuan activation;
+        - ``downline_at_regulatory_line``: the member, as organiser, heads at least
+          :data:`REGULATORY_MIN_SIZE` people over at least :data:`REGULATORY_MIN_LEVELS` levels
+          (themselves and their own level included) — the legal line of :func:`pyramid`, per
+          member;
+        - ``fees_outpace_service``: the member's downline paid more activation fees (1 yuan each)
+          than the member gave hours of help outside it — rewards that track fees, not service
+          (:func:`pyramid`'s ``fee_driven``, per member).
 
     Raises
     ------
@@ -221,6 +235,19 @@ def fanout(
             "recruitment_share": share,
             "activated_downline": forest.subtree_sum(activated.astype(np.int64)),
         }
+    ).pipe(_with_organiser_signs)
+
+
+def _with_organiser_signs(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the member-level pyramid signs, read off the member's own downline (see
+    :func:`fanout`): the same for the fast and the readable version."""
+    people = table["downline_size"] + 1
+    levels = table["downline_depth"] + 1
+    activated = table["activated_downline"]
+    return table.assign(
+        downline_at_regulatory_line=(levels >= REGULATORY_MIN_LEVELS)
+        & (people >= REGULATORY_MIN_SIZE),
+        fees_outpace_service=(activated > 0) & (table["hours_outside_downline"] < activated),
     )
 
 
@@ -228,8 +255,8 @@ def pyramid(
     snapshot: Snapshot,
     fanout_table: pd.DataFrame | None = None,
     *,
-    min_levels: int = 3,
-    min_size: int = 30,
+    min_levels: int = REGULATORY_MIN_LEVELS,
+    min_size: int = REGULATORY_MIN_SIZE,
     min_hours_per_activation: float = 1.0,
     max_recruitment_share: float = 0.75,
     activation_fee_yuan: float = 1.0,
@@ -482,7 +509,7 @@ def _fanout_networkx(
                 "activated_downline": sum(activated[below] for below in downline),
             }
         )
-    return pd.DataFrame(rows, columns=FANOUT_COLUMNS)
+    return pd.DataFrame(rows, columns=FANOUT_COLUMNS[:-2]).pipe(_with_organiser_signs)
 
 
 @dataclass(frozen=True)
