@@ -32,6 +32,7 @@ __all__ = [
     "analyze",
     "compare_tier_policies",
     "run_analytics",
+    "tier_measures",
 ]
 
 #: The files ``timebank analyze`` writes besides ``summary.json``, in the order they are made.
@@ -166,6 +167,13 @@ def _member_results(analysis: Analysis) -> pd.DataFrame:
     return scores.assign(tier=tier.to_numpy())
 
 
+def tier_measures(snapshot: Snapshot) -> pd.DataFrame:
+    """What tier policies judge on ``snapshot``: trust and fan-out computed, then measured."""
+    return tiers.tier_measures(
+        snapshot, trust=trust.trust_scores(snapshot), fanout=fanout.fanout(snapshot)
+    )
+
+
 def compare_tier_policies(
     snapshot: Snapshot, *, current: Policy, alternative: Policy
 ) -> tiers.TierComparison:
@@ -173,9 +181,7 @@ def compare_tier_policies(
 
     Trust and fan-out are computed once; both policies judge the same measures.
     """
-    measures = tiers.tier_measures(
-        snapshot, trust=trust.trust_scores(snapshot), fanout=fanout.fanout(snapshot)
-    )
+    measures = tier_measures(snapshot)
     return tiers.compare_policies(
         tiers.assign_tiers(measures, policy=current),
         tiers.assign_tiers(measures, policy=alternative),

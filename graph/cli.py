@@ -22,10 +22,10 @@ from rich.table import Table
 
 from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
-from graph.analyze import compare_tier_policies
+from graph.analyze import compare_tier_policies, tier_measures
 from graph.errors import TimebankError
 from graph.ingest import IngestReport, RawDataset, ingest, read_snap
-from graph.metrics.tiers import TierComparison
+from graph.metrics.tiers import TIER_LEVELS, assign_tiers
 from graph.neo4j_server import DEFAULT_HEAP
 from graph.policy import load_policy
 from graph.store import GraphStore, SqliteStore, open_store
@@ -295,29 +295,32 @@ def tiers_command(
     moment = _parse_as_of(as_of)
     with _open(store) as opened, _errors_as_exit():
         new_policy = load_policy(policy)
+        old_policy = load_policy(current) if compare else None
         snapshot = opened.snapshot(as_of=moment)
-        comparison = compare_tier_policies(
-            snapshot,
-            current=load_policy(current) if compare else new_policy,
-            alternative=new_policy,
-        )
-    if as_json:
-        typer.echo(json.dumps(comparison.as_dict() if compare else _tier_counts(comparison)))
+    if old_policy is None:
+        assigned = assign_tiers(tier_measures(snapshot), policy=new_policy)
+        counts = assigned["tier"].value_counts().reindex(TIER_LEVELS, fill_value=0)
+        if as_json:
+            typer.echo(json.dumps({str(tier): int(n) for tier, n in counts.items()}))
+            return
+        table = Table("tier", "members")
+        for tier, n in counts.items():
+            table.add_row(str(tier), f"{int(n):,}")
+        console.print(table)
         return
-    counts = Table("tier", "members") if not compare else Table("tier", "current", "new", "change")
+    comparison = compare_tier_policies(snapshot, current=old_policy, alternative=new_policy)
+    if as_json:
+        typer.echo(json.dumps(comparison.as_dict()))
+        return
+    table = Table("tier", "current", "new", "change")
     for tier, row in comparison.counts.iterrows():
         cells = [f"{int(v):+,}" if k == "change" else f"{int(v):,}" for k, v in row.items()]
-        counts.add_row(str(tier), *(cells[:1] if not compare else cells))
-    console.print(counts)
-    if compare:
-        console.print(
-            f"{comparison.moved_up:,} members move up, {comparison.moved_down:,} move down, "
-            f"{comparison.unchanged:,} stay."
-        )
-
-
-def _tier_counts(comparison: TierComparison) -> dict[str, int]:
-    return {str(tier): int(n) for tier, n in comparison.counts["current"].items()}
+        table.add_row(str(tier), *cells)
+    console.print(table)
+    console.print(
+        f"{comparison.moved_up:,} members move up, {comparison.moved_down:,} move down, "
+        f"{comparison.unchanged:,} stay."
+    )
 
 
 @app.command()
