@@ -136,6 +136,9 @@ def analyze(
         "counts": {table: len(getattr(snapshot, table)) for table in COUNTED_TABLES},
         "files": list(analysis.tables),
         "member_results_stored": written_back,
+        # Tier rules may require "no open fraud ring"; without ring data that check passes for
+        # everyone, and the summary says so rather than letting tiers.csv look checked.
+        "fraud_rings_checked": False,
         "seconds": {step: round(value, 4) for step, value in steps.items()},
         **(extra_summary or {}),
     }

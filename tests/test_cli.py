@@ -96,6 +96,7 @@ def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Pat
     files = ["trust.csv", "fanout.csv", "pyramid.csv", "tiers.csv", "growth.csv", "cohorts.csv"]
     assert summary["files"] == files
     assert summary["member_results_stored"] == 0  # a folder is analysed in a scratch store
+    assert summary["fraud_rings_checked"] is False
     growth_from_folder = pd.read_csv(tmp_path / "a" / "growth.csv")
 
     store = tmp_path / "tb.db"
