@@ -67,6 +67,17 @@ StoreOption = Annotated[
 EncodingOption = Annotated[
     str, typer.Option("--encoding", help="Encoding of the CSV files, e.g. gbk for GBK exports.")
 ]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The network as it stood at the start of this date (UTC), or at this time.",
+    ),
+]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
+]
 
 
 @contextmanager
@@ -209,18 +220,9 @@ def analyze(
     store: Annotated[
         str | None, typer.Option("--store", help="Analyse this store instead of a folder.")
     ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Analyse the network as it stood at the start of this date (UTC), or this time.",
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     encoding: EncodingOption = "utf-8",
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
-    ] = None,
+    policy: PolicyOption = None,
     ledger: Annotated[
         LedgerKind,
         typer.Option(
@@ -266,10 +268,7 @@ def analyze(
 @app.command("tiers")
 def tiers_command(
     store: StoreOption,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
-    ] = None,
+    policy: PolicyOption = None,
     compare: Annotated[
         bool,
         typer.Option(
@@ -280,13 +279,7 @@ def tiers_command(
         Path | None,
         typer.Option("--current", help="With --compare: the policy in force (default: shipped)."),
     ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Judge the network as it stood at the start of this date (UTC), or this time.",
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Members per tier under a policy, or with --compare how many move under a new one."""
