@@ -20,9 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import networkx as nx
-import numpy as np
-
+from bench.bench_trust import networkx_pagerank, vouch_graph
 from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
 from graph.analyze import analyze
 from graph.metrics import fanout, trust
@@ -62,20 +60,7 @@ def main() -> None:
         with timed(seconds, "trust"):
             model = trust.trust_model(snapshot, rounds=1)
         with timed(seconds, "pagerank networkx"):
-            vouches = model.vouches.tocoo()
-            graph = nx.DiGraph()
-            graph.add_nodes_from(range(snapshot.n_members))
-            graph.add_weighted_edges_from(
-                zip(vouches.col.tolist(), vouches.row.tolist(), vouches.data.tolist(), strict=True)
-            )
-            seeds = dict.fromkeys(np.flatnonzero(model.seeds).tolist(), 1.0)
-            nx.pagerank(
-                graph,
-                alpha=model.damping,
-                personalization=seeds,
-                tol=1e-10 / snapshot.n_members,
-                max_iter=1000,
-            )
+            networkx_pagerank(model, vouch_graph(model))
         rows += [
             ("fan-out", f"{seconds['fanout']:.2f} s"),
             ("fan-out, networkx traversals", f"{seconds['fanout networkx']:.1f} s"),
