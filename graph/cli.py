@@ -177,7 +177,7 @@ def ingest_command(
         source: Path | RawDataset = data_dir
         if source_format is InputFormat.snap:
             with _errors_as_exit():
-                source = read_snap(data_dir)
+                source = read_snap(data_dir, encoding=encoding)
         report = _ingest_with_progress(source, opened, encoding=encoding)
     _write_rejects(report, rejects)
     _print_report(report, rejects)

@@ -123,3 +123,14 @@ def test_times_outside_what_a_date_can_hold_are_rejected(tmp_path: Path) -> None
         [2, "time", "not a Unix time in seconds"],
     ]
     assert report.tables["sessions"].inserted == 1
+
+
+def test_cli_reads_snap_files_in_the_encoding_given(edge_list: Path, tmp_path: Path) -> None:
+    utf16 = tmp_path / "otc-utf16.csv"
+    utf16.write_text(edge_list.read_text(), encoding="utf-16")
+    arguments = ["ingest", str(utf16), "--format", "snap", "--store", str(tmp_path / "s.db")]
+    misread = CliRunner().invoke(app, arguments)
+    assert SqliteStore(tmp_path / "s.db").counts()["sessions"] == 0, misread.output
+    result = CliRunner().invoke(app, [*arguments, "--encoding", "utf-16"])
+    assert result.exit_code == 1, result.output
+    assert SqliteStore(tmp_path / "s.db").counts()["sessions"] == 4

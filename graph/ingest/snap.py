@@ -32,7 +32,7 @@ __all__ = ["SNAP_FIELDS", "read_snap"]
 SNAP_FIELDS = ("source", "target", "rating", "time")
 
 
-def read_snap(path: Path | str) -> RawDataset:
+def read_snap(path: Path | str, *, encoding: str = "utf-8") -> RawDataset:
     """Read a SNAP signed edge list as members and one-hour confirmed sessions.
 
     Parameters
@@ -40,6 +40,8 @@ def read_snap(path: Path | str) -> RawDataset:
     path
         The edge list (CSV, no header). Session ids are ``<file stem>-<line>``: SNAP files are
         append-only and sorted by time, so re-reading a grown file keeps every id.
+    encoding
+        The file's text encoding.
 
     Returns
     -------
@@ -80,7 +82,9 @@ def read_snap(path: Path | str) -> RawDataset:
 
     table = pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=list(SNAP_FIELDS), use_threads=False),
+        read_options=pacsv.ReadOptions(
+            column_names=list(SNAP_FIELDS), use_threads=False, encoding=encoding
+        ),
         parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in SNAP_FIELDS}, strings_can_be_null=False
