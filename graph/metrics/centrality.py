@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -194,6 +195,7 @@ def power_iteration(
     scores = np.array(teleport if start is None else start, dtype=np.float64)
     total = float(scores.sum())
     with _RowBlocks(inflow, teleport, inverse_out) as blocks:
+        blocks.begin(scores)
         for iteration in range(1, max_iter + 1):
             scores, total, change = blocks.step(scores, total, damping=damping)
             if change < tol:
@@ -205,14 +207,15 @@ def power_iteration(
 
 
 class _RowBlocks:
-    """One power iteration at a time, over blocks of rows, one thread per core.
+    """One power iteration at a time, over blocks of rows, on every core.
 
     scipy's CSR product runs on one core and releases the GIL, so blocks of rows multiply in
-    parallel, and each block also does its share of the vector work (damping, the L1 change,
-    the next iteration's scaled scores): an iteration streams the matrix and a few member
-    vectors once, on every core. A matrix is cut into a fixed number of blocks whatever the
-    number of cores, so the partial sums, and so the scores, are the same on every machine;
-    small matrices, where threads cost more than they save, are one block.
+    parallel, and each block also does its share of the vector work (damping, the teleport
+    jump, the L1 change, the sums, the next iteration's scaled scores): an iteration streams
+    the matrix and a few member vectors once, on every core. A matrix is cut into a fixed
+    number of blocks whatever the number of cores, and block partial sums are added in block
+    order with :func:`math.fsum`, so the scores are the same on every machine; small
+    matrices, where threads cost more than they save, are one block.
     """
 
     #: Matrix entries from which the matrix is cut into :data:`BLOCKS` blocks.
@@ -237,10 +240,9 @@ class _RowBlocks:
         self._inverse_out = inverse_out
         self._scaled = np.empty(n)
         self._next = np.empty(n)
-        self._change = np.empty(n)
-        threads = min(os.cpu_count() or 1, len(self._bounds))
-        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        self._blocks = range(len(self._bounds))
+        # The calling thread works on blocks too, beside one helper thread per further core.
+        self._helpers = min(os.cpu_count() or 1, len(self._bounds)) - 1
+        self._pool = ThreadPoolExecutor(self._helpers) if self._helpers else None
 
     def __enter__(self) -> _RowBlocks:
         return self
@@ -251,9 +253,31 @@ class _RowBlocks:
 
     def _each(self, work: Callable[[int], tuple[float, float]]) -> tuple[float, float]:
         """Run ``work`` on every block; the sums of its two results, in block order."""
+        results = [(0.0, 0.0)] * len(self._bounds)
+        # Each thread takes the next block left until none is: a core slowed by other work
+        # takes fewer blocks, and the calling thread does not sit idle.
+        left: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for block in range(len(self._bounds)):
+            left.put(block)
+
+        def take() -> None:
+            while True:
+                try:
+                    block = left.get_nowait()
+                except queue.Empty:
+                    return
+                results[block] = work(block)
+
         pool = self._pool
-        results = list(map(work, self._blocks) if pool is None else pool.map(work, self._blocks))
+        helping = [] if pool is None else [pool.submit(take) for _ in range(self._helpers)]
+        take()
+        for helper in helping:
+            helper.result()
         return math.fsum(r[0] for r in results), math.fsum(r[1] for r in results)
+
+    def begin(self, scores: FloatArray) -> None:
+        """Scale the first scores; each :meth:`step` scales the scores it returns."""
+        np.multiply(scores, self._inverse_out, out=self._scaled)
 
     def step(
         self, scores: FloatArray, total: float, *, damping: float
@@ -261,7 +285,6 @@ class _RowBlocks:
         """One iteration from ``scores`` (which sum to ``total``): the next scores, their sum
         and the L1 change."""
         scaled, following = self._scaled, self._next
-        np.multiply(scores, self._inverse_out, out=scaled)
 
         def follow(block: int) -> tuple[float, float]:
             lo, hi = self._bounds[block]
@@ -278,7 +301,10 @@ class _RowBlocks:
             part = following[lo:hi]
             part *= damping
             part[self._jump_at[block]] += jump * self._jump[block]
-            change = np.subtract(part, scores[lo:hi], out=self._change[lo:hi])
+            # Every block has read all of the scaled scores: the next ones can replace them.
+            np.multiply(part, self._inverse_out[lo:hi], out=scaled[lo:hi])
+            # The last scores are not needed after this (their array takes the next product).
+            change = np.subtract(part, scores[lo:hi], out=scores[lo:hi])
             return float(part.sum()), float(np.abs(change, out=change).sum())
 
         new_total, change = self._each(settle)

@@ -103,57 +103,108 @@ class _Opinions:
     complaints: sparse.csr_array
 
 
+#: What a session says depends only on its kind: its rating (a whole number from −10 to 10, see
+#: :class:`graph.model.HelpSession`) or none, and whether it is confirmed or disputed. Kind
+#: ``rating + 10`` is a rated confirmed session, :data:`_UNRATED` an unrated one, and disputed
+#: sessions are the same kinds shifted by :data:`_DISPUTED`.
+_UNRATED = 21
+_DISPUTED = 22
+_KIND_RATING = np.tile(np.append(np.arange(-10.0, 11.0), np.nan), 2)
+_KIND_DISPUTED = np.arange(len(_KIND_RATING)) >= _DISPUTED
+#: Kinds (44) take the low bits of a session's sort key, after its pair's number (members · helper
+#: + recipient): 63 bits hold that for up to 379 million members.
+_KIND_BITS = 6
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The sessions that say something, in (helper, recipient) pair order."""
+
+    #: Per session: its pair's number and its kind.
+    pair: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int64]
+    #: Per pair, sorted by helper then recipient.
+    helper: npt.NDArray[np.int64]
+    recipient: npt.NDArray[np.int64]
+    n_members: int
+
+
 def _opinions(snapshot: Snapshot, *, unrated_weight: float, dispute_weight: float) -> _Opinions:
-    sessions = snapshot.sessions
-    # Comparing the categorical column compares its small integer codes: no strings touched.
-    confirmed = (sessions["status"] == "confirmed").to_numpy()
-    disputed = (sessions["status"] == "disputed").to_numpy()
-    rating = sessions["rating"].to_numpy(dtype=np.float64)
-    unrated = np.isnan(rating)
-    rated = np.nan_to_num(rating)
-    # Each strength is (whole tenths) / 10 or a default weight. Pairs sum whole tenths and count
-    # defaults separately: integer sums are exact in any order, so a pair's mean does not depend
-    # on the order sessions of the same second came from the store.
+    pairs = _sessions_by_pair(snapshot)
+    # The strengths of each kind of session. Each is (whole tenths) / 10 or a default weight.
+    # Pairs sum whole tenths and count defaults separately: integer sums are exact in any order,
+    # so a pair's mean does not depend on the order of its sessions.
+    confirmed, disputed = ~_KIND_DISPUTED, _KIND_DISPUTED
+    unrated = np.isnan(_KIND_RATING)
+    rated = np.nan_to_num(_KIND_RATING)
     vouch_tenths = np.where(confirmed & ~unrated, np.clip(rated, 0, None), 0.0)
     vouch_defaults = (confirmed & unrated).astype(np.float64)
     against = np.clip(-rated, 0, None)
     strong_dispute = disputed & (against / 10.0 >= dispute_weight)
     complaint_tenths = np.where(confirmed | strong_dispute, against, 0.0)
     complaint_defaults = (disputed & ~strong_dispute).astype(np.float64)
-    helper = sessions["helper"].to_numpy()
-    recipient = sessions["recipient"].to_numpy()
-    n = snapshot.n_members
     return _Opinions(
-        _pair_means(vouch_tenths, vouch_defaults, unrated_weight, helper, recipient, n),
-        _pair_means(complaint_tenths, complaint_defaults, dispute_weight, helper, recipient, n),
+        _pair_means(vouch_tenths, vouch_defaults, unrated_weight, pairs),
+        _pair_means(complaint_tenths, complaint_defaults, dispute_weight, pairs),
     )
 
 
+def _sessions_by_pair(snapshot: Snapshot) -> _Pairs:
+    """Confirmed and disputed sessions (pending ones say nothing yet) grouped by pair."""
+    sessions = snapshot.sessions
+    n = snapshot.n_members
+    # Comparing the categorical column compares its small integer codes: no strings touched.
+    is_disputed = (sessions["status"] == "disputed").to_numpy()
+    speaking = is_disputed | (sessions["status"] == "confirmed").to_numpy()
+    rating = sessions["rating"].to_numpy()[speaking]
+    kind = np.where(np.isnan(rating), _UNRATED, rating + 10).astype(np.int64)
+    kind[is_disputed[speaking]] += _DISPUTED
+    # One sort of (helper, recipient, kind) keys groups each pair's sessions: sorting integers
+    # is several times faster than an argsort, and leaves no column to reorder.
+    keys = sessions["helper"].to_numpy()[speaking].astype(np.int64)
+    keys *= n
+    keys += sessions["recipient"].to_numpy()[speaking]
+    keys <<= _KIND_BITS
+    keys += kind
+    keys.sort()
+    np.bitwise_and(keys, (1 << _KIND_BITS) - 1, out=kind)
+    keys >>= _KIND_BITS
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    helper, recipient = np.divmod(keys[first], n)
+    pair = np.cumsum(first)
+    pair -= 1
+    return _Pairs(pair, kind, helper, recipient, n)
+
+
 def _pair_means(
-    tenths: FloatArray,
-    defaults: FloatArray,
-    default_weight: float,
-    helper: np.ndarray,
-    recipient: np.ndarray,
-    n: int,
+    tenths: FloatArray, defaults: FloatArray, default_weight: float, pairs: _Pairs
 ) -> sparse.csr_array:
     """Per (helper, recipient) pair, the mean strength of the sessions that say something.
 
-    A session says ``tenths / 10`` when ``tenths > 0``, else ``default_weight`` when
-    ``defaults`` is 1 (and that weight is positive), else nothing.
+    ``tenths`` and ``defaults`` are per kind of session. A session says ``tenths / 10`` when
+    ``tenths > 0``, else ``default_weight`` when ``defaults`` is 1 (and that weight is positive),
+    else nothing.
     """
     said = (tenths > 0) | ((defaults > 0) & (default_weight > 0))
-    coordinates = (helper[said], recipient[said])
-
-    def summed(values: FloatArray) -> sparse.csr_array:
-        matrix = sparse.coo_array((values[said], coordinates), shape=(n, n)).tocsr()
-        matrix.sum_duplicates()
-        return matrix
-
-    sums, default_counts, counts = summed(tenths), summed(defaults), summed(np.ones(len(tenths)))
-    # Same coordinates, all canonical: the data arrays line up entry by entry.
-    means = (sums.data / 10.0 + default_counts.data * default_weight) / counts.data
-    return sparse.csr_array((means, counts.indices, counts.indptr), shape=(n, n))
+    saying = said[pairs.kind]
+    pair, kind = pairs.pair[saying], pairs.kind[saying]
+    n_pairs = len(pairs.helper)
+    counts = np.bincount(pair, minlength=n_pairs)
+    # Sessions come in pair order: bincount adds up each pair's in one sequential pass.
+    sums = np.bincount(pair, weights=tenths[kind], minlength=n_pairs)
+    default_counts = np.bincount(pair, weights=defaults[kind], minlength=n_pairs)
+    kept = counts > 0
+    means = (sums[kept] / 10.0 + default_counts[kept] * default_weight) / counts[kept]
+    n = pairs.n_members
+    index = np.int32 if max(n, len(means)) <= np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index)
+    np.cumsum(np.bincount(pairs.helper[kept], minlength=n), out=indptr[1:])
+    matrix = sparse.csr_array((means, pairs.recipient[kept].astype(index), indptr), shape=(n, n))
+    # Pairs come sorted by helper, then recipient, and once each.
+    matrix.has_canonical_format = True
+    return matrix
 
 
 @dataclass
@@ -376,6 +427,37 @@ def _check(name: str, value: float, low: float, high: float) -> None:
         raise ValueError(f"{name} must be in [{low}, {high}], not {value}")
 
 
+def _locality_order(snapshot: Snapshot) -> npt.NDArray[np.intp]:
+    """Members by community, in snapshot order within one: ``order[i]`` is the member at place i.
+
+    Members of a community vouch mostly for one another, so in this order the scores a row of
+    the vouch matrix reads lie close together: the power iteration reads them from cache.
+    """
+    return np.argsort(snapshot.members["community_id"].cat.codes.to_numpy(), kind="stable")
+
+
+def _in_order(matrix: sparse.csr_array, order: npt.NDArray[np.intp]) -> sparse.csr_array:
+    """``matrix`` with rows and columns renumbered: new member i is old member ``order[i]``.
+
+    Each row keeps its entries in their old order, so it sums its products as before.
+    """
+    rows = matrix[order]
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    return sparse.csr_array(
+        (rows.data, place[rows.indices].astype(rows.indices.dtype), rows.indptr),
+        shape=matrix.shape,
+    )
+
+
+def _discounted(vouches: sparse.csr_array, passed: FloatArray) -> sparse.csr_array:
+    """``vouches[m, v] · passed[v]``: each voucher's vouches, at the share it passes on."""
+    return sparse.csr_array(
+        (vouches.data * passed[vouches.indices], vouches.indices, vouches.indptr),
+        shape=vouches.shape,
+    )
+
+
 def trust_model(
     snapshot: Snapshot,
     *,
@@ -441,22 +523,29 @@ def trust_model(
     goodness = np.ones(n)
     trust = distrust = np.zeros(n)
     iterations = 0
+    # Trust propagates among members in locality order, and maps back to snapshot order.
+    order = _locality_order(snapshot)
+    local_vouches = _in_order(opinions.vouches, order)
     for round_ in range(rounds):
         if round_:
             passed = goodness
         if n and seed_mask.any():
-            inflow = (opinions.vouches @ sparse.diags_array(passed)).tocsr()
+            # inflow[m, v]: the vouch of v for m, at the share of its trust v passes on (all of
+            # it in the first round).
+            inflow = _discounted(local_vouches, passed[order]) if round_ else local_vouches
             # Later rounds start from the last round's trust, which differs only where
             # goodness discounted a vouch.
-            trust, ran = power_iteration(
+            local_trust, ran = power_iteration(
                 inflow,
-                teleport,
+                teleport[order],
                 damping=damping,
                 tol=tol,
                 max_iter=max_iter,
-                out_weight=out_weight,
-                start=trust if round_ else None,
+                out_weight=out_weight[order],
+                start=trust[order] if round_ else None,
             )
+            trust = np.empty(n)
+            trust[order] = local_trust
             iterations += ran
         goodness, distrust = _goodness(opinions.complaints, trust)
     return TrustModel(
@@ -491,13 +580,34 @@ def _goodness(
     ConvergenceError
         When ``max_iter`` damped steps do not reach ``tol``.
     """
-    goodness = np.ones_like(trust)
+    # Members nobody complains about keep goodness 1: solve for the accused alone, over the
+    # complainants' columns alone (a short vector the product reads from cache). Rows and
+    # columns keep their order, so each row sums its products as it would over all members.
+    accused = np.flatnonzero(np.diff(complaints.indptr))
+    rows = complaints[accused]
+    complainants, column = np.unique(rows.indices, return_inverse=True)
+    against = sparse.csr_array(
+        (rows.data, column.astype(rows.indices.dtype), rows.indptr),
+        shape=(len(accused), len(complainants)),
+    )
+    accused_trust = trust[accused]
+    # goodness · trust of each complainant: only those accused too have goodness below 1.
+    weighted = trust[complainants]
+    both = np.flatnonzero(np.isin(complainants, accused, assume_unique=True))
+    both_as_accused = np.searchsorted(accused, complainants[both])
+    both_trust = weighted[both]
+
+    goodness = np.ones_like(accused_trust)
     for _ in range(max_iter):
-        distrust = complaints @ (goodness * trust)
-        total = trust + distrust
-        updated = np.divide(trust, total, out=np.ones_like(trust), where=total > 0)
+        weighted[both] = goodness[both_as_accused] * both_trust
+        total = accused_trust + against @ weighted
+        updated = np.divide(accused_trust, total, out=np.ones_like(total), where=total > 0)
         if np.abs(updated - goodness).max(initial=0.0) < tol:
-            return updated, complaints @ (updated * trust)
+            weighted[both] = updated[both_as_accused] * both_trust
+            settled, distrust = np.ones_like(trust), np.zeros_like(trust)
+            settled[accused] = updated
+            distrust[accused] = against @ weighted
+            return settled, distrust
         goodness = (goodness + updated) / 2
     raise ConvergenceError(f"goodness did not settle below a change of {tol:g} in {max_iter} steps")
 
