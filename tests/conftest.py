@@ -16,6 +16,7 @@ from graph import neo4j_server
 from graph.config import Settings
 from graph.generate import GeneratedDataset, GeneratorParams, generate
 from graph.ingest import ingest
+from graph.model import Snapshot
 from graph.neo4j_server import Neo4jServerError, ServerInfo
 from graph.store import GraphStore, SqliteStore, open_store
 from graph.store.base import COUNTED_TABLES
@@ -54,6 +55,47 @@ r1,m1,mer01,1,2025-03-05
 NOW = pd.Timestamp("2026-11-01T00:00:00Z")
 
 WriteDataset = Callable[..., Path]
+
+#: helper, recipient, started_at, hours, rating (None = unrated).
+SessionRow = tuple[str, str, str, float, int | None]
+
+
+def snapshot_of(
+    members: dict[str, str],
+    sessions: list[SessionRow],
+    *,
+    status: list[str] | None = None,
+    referrals: list[tuple[str, str]] = [],  # noqa: B006 - read only
+    now: str = "2026-06-01",
+) -> Snapshot:
+    """A snapshot of ``members`` (id → joined_at), ``sessions`` and referrals (referrer,
+    referee — referred when the referee joined), through a validated in-memory ingest."""
+    store = SqliteStore(":memory:")
+    frame = pd.DataFrame(
+        {
+            "session_id": [f"s{i}" for i in range(len(sessions))],
+            "helper_id": [s[0] for s in sessions],
+            "recipient_id": [s[1] for s in sessions],
+            "started_at": [s[2] for s in sessions],
+            "hours": [s[3] for s in sessions],
+            "rating": pd.array([s[4] for s in sessions], dtype="Int64"),
+            "status": status or ["confirmed"] * len(sessions),
+        }
+    )
+    tables = {
+        "members": pd.DataFrame({"member_id": list(members), "joined_at": list(members.values())}),
+        "sessions": frame,
+        "referrals": pd.DataFrame(
+            {
+                "referrer_id": [a for a, _ in referrals],
+                "referee_id": [b for _, b in referrals],
+                "referred_at": [members[b] for _, b in referrals],
+            }
+        ),
+    }
+    report = ingest(tables, store, now=pd.Timestamp(now))
+    assert report.all_accepted, report.rejects
+    return store.snapshot()
 
 
 @pytest.fixture

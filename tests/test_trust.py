@@ -11,10 +11,11 @@ from scipy.stats import rankdata
 from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
 from graph.ingest.snap import read_snap
+from graph.metrics.insular import insular_sessions
 from graph.metrics.trust import EXPLANATION_COLUMNS, TRUST_COLUMNS, trust_model, trust_scores
 from graph.model import Snapshot
 from graph.store import SqliteStore
-from tests.conftest import BITCOIN_OTC
+from tests.conftest import BITCOIN_OTC, snapshot_of
 
 Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
 
@@ -22,22 +23,9 @@ Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
 def _snapshot(
     members: dict[str, str], sessions: list[Session], status: list[str] | None = None
 ) -> Snapshot:
-    store = SqliteStore(":memory:")
-    frame = pd.DataFrame(
-        {
-            "session_id": [f"s{i}" for i in range(len(sessions))],
-            "helper_id": [s[0] for s in sessions],
-            "recipient_id": [s[1] for s in sessions],
-            "started_at": "2025-06-01",
-            "hours": [s[2] for s in sessions],
-            "rating": pd.array([s[3] for s in sessions], dtype="Int64"),
-            "status": status or ["confirmed"] * len(sessions),
-        }
-    )
-    people = pd.DataFrame({"member_id": list(members), "joined_at": list(members.values())})
-    report = ingest({"members": people, "sessions": frame}, store, now=pd.Timestamp("2026-01-01"))
-    assert report.all_accepted, report.rejects
-    return store.snapshot()
+    """All sessions on 2025-06-01."""
+    rows = [(h, r, "2025-06-01", hours, rating) for h, r, hours, rating in sessions]
+    return snapshot_of(members, rows, status=status, now="2026-01-01")
 
 
 #: An established neighbourhood: six members helping one another over the years.
@@ -243,3 +231,108 @@ def test_bitcoin_otc_fraud_auc() -> None:
     score = table.loc[labels["node"], "trust_score"].to_numpy()
     fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
     assert _auc(score, fraudulent) >= 0.95
+
+
+#: Three accounts that joined within days of each other and cycle long sessions, rating 10/10;
+#: each also helped one established member once (camouflage).
+LOOP = {"xu": "2025-05-20", "yan": "2025-05-22", "zed": "2025-05-25"}
+LOOP_SESSIONS: list[Session] = [
+    ("xu", "yan", 8, 10),
+    ("yan", "zed", 8, 10),
+    ("zed", "xu", 8, 10),
+    ("xu", "cai", 1, 9),
+    ("yan", "dan", 1, 9),
+    ("zed", "eli", 1, 9),
+]
+
+
+def test_a_fresh_loop_ranks_below_members_nobody_has_vouched_for() -> None:
+    members = {**HONEST, **LOOP, "gus": "2024-01-01"}  # gus has no sessions at all
+    table = trust_scores(
+        _snapshot(members, HONEST_SESSIONS + LOOP_SESSIONS), seeds=SEEDS
+    ).set_index("member_id")
+    loop = table.loc[list(LOOP)]
+    np.testing.assert_allclose(loop["insular_share"], 16 / 17)
+    assert (loop["self_conferred_trust"] > 0).all()
+    # Below the prior an unknown member holds, and below every honest member.
+    assert (loop["trust_score"] < table.loc["gus", "trust_score"]).all()
+    assert table.loc["gus", "trust_score"] == pytest.approx(0.5)
+    assert loop["trust_score"].max() < table.loc[list(HONEST), "trust_score"].min()
+    # Without the insular evidence the same loop would outrank some honest members.
+    blind = trust_scores(
+        _snapshot(members, HONEST_SESSIONS + LOOP_SESSIONS), seeds=SEEDS, window_days=0
+    ).set_index("member_id")
+    assert (blind.loc[list(LOOP), "insular_share"] == 0).all()
+    assert (blind.loc[list(LOOP), "trust_score"] > loop["trust_score"]).all()
+
+
+def test_the_score_is_the_posterior_of_its_columns() -> None:
+    members = {**HONEST, **LOOP}
+    sessions = HONEST_SESSIONS + LOOP_SESSIONS + [("eli", "xu", 2, -6)]
+    table = trust_scores(_snapshot(members, sessions), seeds=SEEDS, prior=0.4, prior_weight=2.0)
+    positive = table["positive_trust"]
+    negative = table["self_conferred_trust"] + table["distrust"] + table["insular_evidence"]
+    prior = 0.4 * (1 - table["insular_share"])
+    expected = (positive + 2.0 * prior) / (positive + negative + 2.0)
+    np.testing.assert_allclose(table["trust_score"], expected, rtol=1e-12)
+    has_evidence = positive + negative > 0
+    np.testing.assert_allclose(
+        table.loc[has_evidence, "goodness"],
+        (positive / (positive + negative))[has_evidence],
+        rtol=1e-12,
+    )
+
+
+def test_help_counts_as_insular_only_in_the_window_after_joining() -> None:
+    snapshot = _snapshot({**HONEST, **LOOP}, HONEST_SESSIONS + LOOP_SESSIONS)
+    # The loop's sessions are dated a week after its accounts joined.
+    inside = trust_scores(snapshot, seeds=SEEDS).set_index("member_id")
+    assert (inside.loc[list(LOOP), "insular_share"] > 0).all()
+    after = trust_scores(snapshot, seeds=SEEDS, window_days=1).set_index("member_id")
+    assert (after.loc[list(LOOP), "insular_share"] == 0).all()
+    assert (after.loc[list(LOOP), "self_conferred_trust"] == 0).all()
+
+
+def test_explanations_show_self_conferred_trust_and_insular_hours() -> None:
+    model = trust_model(_snapshot({**HONEST, **LOOP}, HONEST_SESSIONS + LOOP_SESSIONS), seeds=SEEDS)
+    explanation = model.explain("yan")
+    insular = explanation[explanation["kind"] == "insular_vouch"]
+    assert insular["partner_id"].tolist() == ["zed"]  # zed received yan's 8 hours and rated 10
+    vouches = explanation[explanation["kind"].isin(["seed", "vouch", "insular_vouch"])]
+    assert vouches["share"].sum() == pytest.approx(1.0)
+    hours = explanation[explanation["kind"] == "insular_hours"]
+    assert hours["hours"].tolist() == [16.0]
+
+
+PLANTED = [
+    GeneratorParams(members=3000, seed=1),
+    GeneratorParams(members=3000, seed=2),
+    GeneratorParams(members=3000, seed=3, fraud_hours=(1.0, 3.0), camouflage=6.0),
+    GeneratorParams(members=3000, seed=4, loop_size=(3, 12), farm_size=(5, 25)),
+]
+
+
+@pytest.mark.parametrize("params", PLANTED, ids=lambda p: f"seed{p.seed}")
+def test_planted_fraud_ranks_at_the_bottom_and_honest_circles_do_not(
+    params: GeneratorParams,
+) -> None:
+    data = generate(params)
+    store = SqliteStore(":memory:")
+    ingest(
+        {"members": data.members, "sessions": data.sessions, "referrals": data.referrals},
+        store,
+        now=pd.Timestamp("2026-07-01"),
+    )
+    snapshot = store.snapshot()
+    table = trust_scores(snapshot)
+    fraud = {m for g in data.truth if g.kind != "honest_circle" for m in g.members}
+    circles = {m for g in data.truth if g.kind == "honest_circle" for m in g.members}
+    planted = table["member_id"].isin(fraud).to_numpy()
+    assert _auc(table["trust_score"].to_numpy(), planted) >= 0.95
+    circle_pct = table.loc[table["member_id"].isin(circles), "trust_percentile"]
+    assert circle_pct.median() > 50
+    # Their weekly help to one another is never taken for insular exchange.
+    circle_sessions = {s for g in data.truth if g.kind == "honest_circle" for s in g.session_ids}
+    mutual = snapshot.sessions["session_id"].isin(circle_sessions).to_numpy()
+    assert mutual.sum() == len(circle_sessions)
+    assert not insular_sessions(snapshot)[mutual].any()
