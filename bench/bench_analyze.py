@@ -65,7 +65,7 @@ def main() -> None:
             ("fan-out", f"{seconds['fanout']:.2f} s"),
             ("fan-out, networkx traversals", f"{seconds['fanout networkx']:.1f} s"),
             ("  ratio", f"{seconds['fanout networkx'] / seconds['fanout']:.0f}x (goal ≥ 50x)"),
-            ("trust, one round (= personalised PageRank)", f"{seconds['trust']:.2f} s"),
+            ("trust_model, one round (PageRank and evidence)", f"{seconds['trust']:.2f} s"),
             ("nx.pagerank incl. building the DiGraph", f"{seconds['pagerank networkx']:.1f} s"),
             ("  ratio", f"{seconds['pagerank networkx'] / seconds['trust']:.0f}x (goal ≥ 50x)"),
         ]
