@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = [
+    "RING_KINDS",
+    "RING_STATUSES",
     "SESSION_STATUSES",
     "Community",
     "HelpSession",
@@ -33,6 +35,10 @@ __all__ = [
     "Merchant",
     "Redemption",
     "Referral",
+    "Ring",
+    "RingKind",
+    "RingReview",
+    "RingStatus",
     "SessionStatus",
     "Snapshot",
 ]
@@ -134,6 +140,53 @@ class Merchant:
     merchant_id: str
     redemptions: int
     credits: float
+
+
+RingKind = Literal["loop", "pair", "sybil_farm", "implausible", "dense"]
+#: What fraud-ring detection looks for (:mod:`graph.metrics.rings`).
+RING_KINDS: tuple[RingKind, ...] = ("loop", "pair", "sybil_farm", "implausible", "dense")
+RingStatus = Literal["open", "confirmed", "dismissed"]
+#: A ring is open until a reviewer confirms or dismisses it.
+RING_STATUSES: tuple[RingStatus, ...] = ("open", "confirmed", "dismissed")
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A suspected fraud ring, with the evidence a reviewer decides on.
+
+    ``members`` are member ids (a loop's in cycle order, a sybil farm's recruiter first);
+    ``session_ids`` the sessions that make the case; ``score`` in [0, 1] (higher = more
+    suspicious) and ``reasons`` say why, in words; ``first_at`` / ``last_at`` bound those
+    sessions; ``hours`` are their hours and ``credits`` the time credits they minted.
+    ``status`` is the review state a store keeps for it (``"open"`` for a new detection).
+    """
+
+    ring_id: str
+    kind: RingKind
+    members: tuple[str, ...]
+    session_ids: tuple[str, ...]
+    score: float
+    reasons: tuple[str, ...]
+    first_at: datetime
+    last_at: datetime
+    hours: float
+    credits: float
+    status: RingStatus = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class RingReview:
+    """One entry of a ring's audit trail: a status it was given, by whom, when and why.
+
+    The store writes one when a reviewer decides, and one with reviewer ``"system"`` when a
+    ring changes on its own (a dismissed ring that grew reopens, with the reason as ``note``).
+    """
+
+    ring_id: str
+    status: RingStatus
+    reviewer: str
+    note: str
+    reviewed_at: datetime
 
 
 @dataclass(frozen=True, eq=False)
