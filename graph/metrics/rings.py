@@ -1,0 +1,552 @@
+"""Fraud rings: collusive credit loops, reciprocal minting, sybil farms, impossible claims.
+
+Each detector proposes candidate groups of members with the sessions that make the case; every
+candidate is then scored on the same signals, and the score's reasons say, in words, which
+fired. Candidates are generous on purpose: normal time-bank reciprocity (long-standing
+neighbours helping each other weekly) is found too, and the score is what sets it apart.
+
+Detectors
+---------
+``loop``
+    Directed cycles of 3 to ``max_loop`` members of confirmed help inside one time window of
+    ``window_days``: credits that go round and return to where they started. Enumerated by
+    vectorised path extension over the pairs that traded in each window (two grids of windows,
+    offset by half a window, so a burst on a boundary is inside one of them), never unbounded.
+``pair``
+    Two members who, inside one window, each gave the other at least ``min_pair_hours``.
+``sybil_farm``
+    A recruiter with at least ``min_farm_referees`` referees who joined within two days of one
+    another and trade mainly (``farm_share`` of their hours) with him or with one another.
+``implausible``
+    A helper who logged more than 24 hours in a day, or sessions that overlap in time with
+    different recipients.
+
+Signals and score
+-----------------
+For a candidate's members and sessions (its *evidence*):
+
+- **intensity**: hours per member per active day of the evidence; minting runs at several
+  hours a day, neighbourly help at an hour or two a week;
+- **inside share**: the share of the members' confirmed hours (given and received) that are
+  evidence — a ring trades with itself, a neighbour with the neighbourhood;
+- **youth**: how new the accounts were when the evidence began (90-day half-life);
+- **shared identifiers**: the share of members who share a phone or device with another member;
+- **inside ratings**: the share of the members' rated vouches that come from one another;
+- **low trust**: 1 − the members' median trust percentile / 100 (from :mod:`trust`).
+
+``score = 1 − Π (1 − wᵢ·sᵢ)`` over the signals ``sᵢ ∈ [0, 1]`` with weights ``wᵢ`` — any one
+strong signal raises the score, several together raise it further — times ``0.5 + 0.5·inside``
+so that a group whose members mostly trade with others cannot score high. Physically impossible
+claims score at least :data:`IMPOSSIBLE_SCORE`. Rings scoring at least ``flag_score`` (0.5)
+are *flagged*: the review queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from graph.metrics.insular import _seconds
+from graph.model import RingKind, Snapshot
+
+__all__ = [
+    "RING_COLUMNS",
+    "RISK_COLUMNS",
+    "detect_rings",
+    "ring_id_for",
+    "risk_table",
+]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+#: Columns of :func:`risk_table`'s result, in order.
+RISK_COLUMNS = ["member_id", "fraud_risk", "ring_id", "ring_kind"]
+#: Columns of :func:`detect_rings`'s table, in order (one row per ring).
+RING_COLUMNS = [
+    "ring_id",
+    "kind",
+    "members",
+    "session_ids",
+    "score",
+    "reasons",
+    "first_at",
+    "last_at",
+    "hours",
+    "credits",
+]
+
+#: Share of a helper's sessions that must overlap others for the overlaps to count as claims.
+OVERLAP_SHARE = 0.2
+#: The least score of a ring whose claims cannot physically be true.
+IMPOSSIBLE_SCORE = 0.9
+_DAY = 86_400
+#: Signal weights: how far each signal alone can raise the score.
+_WEIGHTS = {
+    "intensity": 0.6,
+    "inside": 0.5,
+    "youth": 0.5,
+    "shared_ids": 0.5,
+    "inside_ratings": 0.3,
+    "low_trust": 0.4,
+}
+
+
+def ring_id_for(kind: str, members: Iterable[str]) -> str:
+    """A content id for a newly found ring: its kind and a digest of its sorted members."""
+    digest = hashlib.sha1("\x1f".join(sorted(members)).encode(), usedforsecurity=False)
+    return f"{kind}-{digest.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class _Help:
+    """Confirmed sessions as arrays, and per-member facts the detectors and signals share."""
+
+    helper: IntArray
+    recipient: IntArray
+    started: IntArray
+    hours: FloatArray
+    rating: FloatArray
+    row: IntArray  # the session's row in ``snapshot.sessions``
+    joined: IntArray
+    member_hours: FloatArray
+    #: Sessions by helper: member m gave sessions ``by_helper[given[m]:given[m + 1]]``.
+    by_helper: IntArray
+    given: IntArray
+
+    def given_by(self, members: IntArray) -> IntArray:
+        """The sessions ``members`` gave."""
+        return np.concatenate(
+            [self.by_helper[self.given[m] : self.given[m + 1]] for m in members.tolist()]
+        )
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> _Help:
+        sessions = snapshot.sessions
+        confirmed = np.flatnonzero((sessions["status"] == "confirmed").to_numpy())
+        helper = sessions["helper"].to_numpy()[confirmed].astype(np.int64)
+        recipient = sessions["recipient"].to_numpy()[confirmed].astype(np.int64)
+        hours = sessions["hours"].to_numpy()[confirmed]
+        n = snapshot.n_members
+        return cls(
+            helper=helper,
+            recipient=recipient,
+            started=_seconds(sessions["started_at"].to_numpy())[confirmed],
+            hours=hours,
+            rating=sessions["rating"].to_numpy(dtype=np.float64)[confirmed],
+            row=confirmed.astype(np.int64),
+            joined=_seconds(snapshot.members["joined_at"].to_numpy()),
+            member_hours=np.asarray(
+                np.bincount(helper, hours, n) + np.bincount(recipient, hours, n), dtype=np.float64
+            ),
+            by_helper=np.argsort(helper, kind="stable").astype(np.int64),
+            given=np.concatenate([[0], np.cumsum(np.bincount(helper, minlength=n))]),
+        )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    kind: RingKind
+    members: tuple[int, ...]
+    evidence: IntArray  # indices into _Help arrays
+
+
+def _windows(help_: _Help, window_days: float) -> list[IntArray]:
+    """Per grid (two, offset by half a window): each confirmed session's window number."""
+    width = int(window_days * _DAY)
+    return [(help_.started + offset) // width for offset in (0, width // 2)]
+
+
+def _pair_candidates(help_: _Help, *, window_days: float, min_hours: float) -> list[_Candidate]:
+    n = len(help_.joined)
+    found: dict[tuple[int, ...], set[int]] = {}
+    low = np.minimum(help_.helper, help_.recipient)
+    high = np.maximum(help_.helper, help_.recipient)
+    upward = help_.helper == low
+    for window in _windows(help_, window_days):
+        key = (window * n + low) * n + high
+        frame = pd.DataFrame(
+            {
+                "key": key,
+                "up": np.where(upward, help_.hours, 0.0),
+                "down": np.where(upward, 0.0, help_.hours),
+            }
+        )
+        sums = frame.groupby("key", sort=False)[["up", "down"]].sum()
+        hot = sums.index[(sums["up"] >= min_hours) & (sums["down"] >= min_hours)].to_numpy()
+        for session in np.flatnonzero(np.isin(key, hot)):
+            members = (int(low[session]), int(high[session]))
+            found.setdefault(members, set()).add(int(session))
+    return [
+        _Candidate("pair", members, np.array(sorted(evidence), dtype=np.int64))
+        for members, evidence in found.items()
+    ]
+
+
+def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list[_Candidate]:
+    """Directed cycles of 3..max_loop members inside one window, by path extension.
+
+    A cycle is listed once per window, from its smallest member (the others must be larger),
+    so rotations are not repeated; a path may not revisit a member. The evidence is the
+    cycle's sessions in every window where the whole cycle traded.
+    """
+    n = len(help_.joined)
+    found: dict[tuple[int, ...], list[IntArray]] = {}
+    for window in _windows(help_, window_days):
+        # Nodes are (window, member); an edge per pair that traded in the window.
+        session_keys = (window * n + help_.helper) * n + help_.recipient
+        by_key = np.argsort(session_keys, kind="stable")
+        sorted_keys = session_keys[by_key]
+        edge_keys = np.unique(sorted_keys)
+        tails = edge_keys // n
+        heads = (edge_keys // (n * n)) * n + edge_keys % n
+        nodes, starts = np.unique(tails, return_index=True)
+        ends = np.append(starts[1:], len(tails))
+        # Paths: one row per path, one column per node on it, starting at each edge u → v
+        # with u < v (u is the path's smallest member).
+        up = tails < heads
+        paths = np.stack([tails[up], heads[up]], axis=1)
+        for length in range(2, max_loop + 1):
+            last = paths[:, -1]
+            at = np.searchsorted(nodes, last)
+            has = (at < len(nodes)) & (nodes[np.minimum(at, len(nodes) - 1)] == last)
+            paths, at = paths[has], at[has]
+            counts = ends[at] - starts[at]
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            step = np.repeat(paths, counts, axis=0)
+            following = heads[np.repeat(starts[at], counts) + offsets]
+            first = step[:, 0]
+            if length >= 3:
+                for cycle in step[following == first]:
+                    members = tuple(int(node % n) for node in cycle)
+                    rows = _sessions_on(cycle, n, sorted_keys, by_key)
+                    found.setdefault(members, []).append(rows)
+            if length == max_loop:
+                break
+            fresh = following > first
+            for column in range(1, step.shape[1]):
+                fresh &= following != step[:, column]
+            paths = np.column_stack([step[fresh], following[fresh]])
+            if not len(paths):
+                break
+    return [
+        _Candidate("loop", members, np.unique(np.concatenate(rows)))
+        for members, rows in found.items()
+    ]
+
+
+def _sessions_on(cycle: IntArray, n: int, sorted_keys: IntArray, by_key: IntArray) -> IntArray:
+    """The sessions along a cycle of (window, member) nodes: each edge's in that window."""
+    following = np.roll(cycle, -1)
+    keys = cycle * n + following % n
+    lo = np.searchsorted(sorted_keys, keys, side="left")
+    hi = np.searchsorted(sorted_keys, keys, side="right")
+    return np.concatenate([by_key[a:b] for a, b in zip(lo, hi, strict=True)])
+
+
+def _farm_candidates(
+    snapshot: Snapshot, help_: _Help, *, min_referees: int, share: float, burst_days: float
+) -> list[_Candidate]:
+    """Recruiters with a batch of referees who joined in one burst and trade mainly with them
+    or with one another."""
+    referrer = snapshot.referrer.astype(np.int64)
+    # Each session's "family": the recruiter when both ends are the recruiter and his
+    # referees (or two referees of his), else −1.
+    helper_family = np.where(referrer[help_.helper] >= 0, referrer[help_.helper], -1)
+    recipient_family = np.where(referrer[help_.recipient] >= 0, referrer[help_.recipient], -1)
+    family = np.full(len(help_.helper), -1, dtype=np.int64)
+    siblings = (helper_family == recipient_family) & (helper_family >= 0)
+    family[siblings] = helper_family[siblings]
+    up = helper_family == help_.recipient
+    family[up] = help_.recipient[up]
+    down = recipient_family == help_.helper
+    family[down] = help_.helper[down]
+    inside = family >= 0
+    n = snapshot.n_members
+    # Per referee: hours inside his recruiter's family against all his hours.
+    inside_hours = np.bincount(help_.helper, np.where(inside, help_.hours, 0.0), n)
+    inside_hours += np.bincount(help_.recipient, np.where(inside, help_.hours, 0.0), n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        referee_share = np.where(help_.member_hours > 0, inside_hours / help_.member_hours, 0.0)
+    trading = (referrer >= 0) & (referee_share >= share)
+    counts = np.bincount(referrer[trading], minlength=n)
+    candidates = []
+    burst = int(burst_days * _DAY)
+    for recruiter in np.flatnonzero(counts >= min_referees):
+        referees = np.flatnonzero(trading & (referrer == recruiter))
+        # The largest batch of them that joined within one burst.
+        joined = help_.joined[referees]
+        by_time = np.argsort(joined, kind="stable")
+        times = joined[by_time]
+        reach = np.searchsorted(times, times + burst, side="right") - np.arange(len(times))
+        start = int(np.argmax(reach))
+        if reach[start] < min_referees:
+            continue
+        batch = np.sort(referees[by_time[start : start + reach[start]]])
+        in_batch = np.isin(help_.helper, batch) | np.isin(help_.recipient, batch)
+        evidence = np.flatnonzero((family == recruiter) & in_batch)
+        members = (int(recruiter), *(int(r) for r in batch))
+        candidates.append(_Candidate("sybil_farm", members, evidence.astype(np.int64)))
+    return candidates
+
+
+def _implausible_candidates(help_: _Help, *, min_overlaps: int) -> list[_Candidate]:
+    """Helpers who claim more than 24 hours in a day, or keep claiming sessions that overlap
+    in time with different recipients (one overlap is more likely a mistyped time)."""
+    order = np.lexsort((help_.started, help_.helper))
+    helper, started = help_.helper[order], help_.started[order]
+    ended = started + np.round(help_.hours[order] * 3600).astype(np.int64)
+    recipient = help_.recipient[order]
+    overlap = (
+        (helper[1:] == helper[:-1]) & (started[1:] < ended[:-1]) & (recipient[1:] != recipient[:-1])
+    )
+    n = len(help_.joined)
+    overlaps = np.bincount(helper[1:][overlap], minlength=n)
+    sessions = np.bincount(helper, minlength=n)
+    # A busy helper's rounded or mistyped times overlap now and then; a claimed pattern does
+    # not: many overlaps, and a good share of the helper's sessions.
+    habitual = (overlaps >= min_overlaps) & (overlaps >= OVERLAP_SHARE * sessions)
+    flagged = np.zeros(len(order), dtype=bool)
+    flagged[1:] |= overlap
+    flagged[:-1] |= overlap
+    flagged &= habitual[helper]
+    day_key = helper * 100_000 + started // _DAY
+    day_hours = pd.Series(help_.hours[order]).groupby(day_key).transform("sum").to_numpy()
+    flagged |= day_hours > 24
+    candidates = []
+    for member in np.unique(helper[flagged]):
+        rows = order[flagged & (helper == member)]
+        partners = sorted(set(help_.recipient[rows].tolist()) - {int(member)})
+        candidates.append(_Candidate("implausible", (int(member), *partners), np.sort(rows)))
+    return candidates
+
+
+@dataclass(frozen=True)
+class _Signals:
+    intensity: float
+    inside: float
+    youth: float
+    shared_ids: float
+    inside_ratings: float
+    low_trust: float
+    hours_per_member_day: float
+    youngest_days: float
+
+
+def _signals(
+    candidate: _Candidate,
+    help_: _Help,
+    identifiers: list[IntArray],
+    trust_percentile: FloatArray | None,
+) -> _Signals:
+    members = np.array(candidate.members, dtype=np.int64)
+    rows = candidate.evidence
+    hours = float(help_.hours[rows].sum())
+    days = np.unique(help_.started[rows] // _DAY)
+    per_member_day = hours / (len(members) * max(len(days), 1))
+    total = float(help_.member_hours[members].sum())
+    # Evidence hours count at both ends (given and received), as the members' hours do.
+    inside = min(2 * hours / total, 1.0) if total > 0 else 0.0
+    began = int(help_.started[rows].min()) if len(rows) else 0
+    age_days = (began - help_.joined[members]) / _DAY
+    shared = np.zeros(len(members), dtype=bool)
+    for codes in identifiers:
+        member_codes = codes[members]
+        known = member_codes >= 0
+        values, counts = np.unique(member_codes[known], return_counts=True)
+        shared[known] |= np.isin(member_codes[known], values[counts > 1])
+    given = help_.given_by(members)
+    vouched = given[help_.rating[given] > 0]  # NaN (unrated) compares False
+    rated = len(vouched)
+    from_inside = np.isin(help_.recipient[vouched], members)
+    return _Signals(
+        # 1 hour a day per member is a busy volunteer; 4 or more is minting.
+        intensity=float(np.clip((per_member_day - 1.0) / 3.0, 0.0, 1.0)),
+        inside=inside,
+        youth=float(np.median(0.5 ** (np.maximum(age_days, 0) / 90.0))),
+        shared_ids=float(shared.mean()),
+        inside_ratings=float(from_inside.sum() / rated) if rated else 0.0,
+        low_trust=(
+            0.0
+            if trust_percentile is None
+            else float(1.0 - np.median(trust_percentile[members]) / 100.0)
+        ),
+        hours_per_member_day=per_member_day,
+        youngest_days=float(np.max(age_days)) if len(age_days) else 0.0,
+    )
+
+
+def _score(kind: RingKind, signals: _Signals) -> float:
+    clear = 1.0
+    for name, weight in _WEIGHTS.items():
+        clear *= 1.0 - weight * float(getattr(signals, name))
+    score = (1.0 - clear) * (0.5 + 0.5 * signals.inside)
+    if kind == "implausible":
+        score = max(score, IMPOSSIBLE_SCORE)
+    return float(np.clip(score, 0.0, 1.0))
+
+
+def _reasons(kind: RingKind, candidate: _Candidate, signals: _Signals) -> tuple[str, ...]:
+    size = len(candidate.members)
+    reasons = [
+        {
+            "loop": f"credits went round a closed loop of {size} members within one window",
+            "pair": "two members gave each other large hours back and forth within days",
+            "sybil_farm": f"a recruiter whose {size - 1} referees trade mainly with him or "
+            "with one another",
+            "implausible": "claims that cannot be true: more than 24 hours in a day, or "
+            "sessions that overlap with different recipients",
+            "dense": f"an unusually dense block of help among {size} members",
+        }[kind]
+    ]
+    if signals.intensity > 0:
+        reasons.append(f"{signals.hours_per_member_day:.1f} hours per member per active day")
+    if signals.inside >= 0.5:
+        reasons.append(f"{signals.inside:.0%} of the members' hours are inside the group")
+    if signals.youth >= 0.5:
+        reasons.append(
+            f"the accounts were at most {signals.youngest_days:.0f} days old when it began"
+        )
+    if signals.shared_ids > 0:
+        reasons.append(f"{signals.shared_ids:.0%} of the members share a phone or device")
+    if signals.inside_ratings >= 0.5:
+        reasons.append(f"{signals.inside_ratings:.0%} of their ratings come from one another")
+    if signals.low_trust >= 0.5:
+        reasons.append(f"their median trust percentile is {100 * (1 - signals.low_trust):.0f}")
+    return tuple(reasons)
+
+
+def detect_rings(
+    snapshot: Snapshot,
+    *,
+    trust_percentile: pd.Series | None = None,
+    window_days: float = 14,
+    max_loop: int = 6,
+    min_pair_hours: float = 4,
+    min_farm_referees: int = 3,
+    farm_share: float = 0.6,
+    min_overlaps: int = 3,
+    min_score: float = 0.3,
+) -> pd.DataFrame:
+    """Suspected fraud rings, most suspicious first: columns :data:`RING_COLUMNS`.
+
+    Parameters
+    ----------
+    snapshot
+        The network.
+    trust_percentile
+        Members' trust percentiles (0–100, indexed by ``member_id``), e.g. ``trust.csv``'s; a
+        signal of the score when given.
+    window_days
+        Width of the windows loops and pairs must trade within.
+    max_loop
+        Longest loop looked for (3 to 8 members).
+    min_pair_hours
+        Hours each of a pair must give the other within one window.
+    min_farm_referees, farm_share
+        A sybil farm: at least this many referees, each with at least this share of his
+        hours inside the recruiter's family.
+    min_overlaps
+        Overlapping sessions a helper must claim before the overlaps count as impossible
+        claims rather than mistyped times (more than 24 hours in a day always counts).
+    min_score
+        Candidates scoring less are left out (ordinary reciprocity).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ring: ``ring_id`` (:func:`ring_id_for`), ``kind``, ``members`` and
+        ``session_ids`` (tuples of ids), ``score`` in [0, 1], ``reasons`` (tuple of str),
+        ``first_at`` / ``last_at`` of the evidence, its ``hours`` and ``credits`` (one credit
+        per hour of help). A group found by several detectors is reported once, as the ring
+        that scored highest; a group inside a higher-scoring ring is left out.
+    """
+    if not (np.isfinite(window_days) and window_days > 0):
+        raise ValueError(f"window_days must be a finite number > 0, not {window_days}")
+    if not 3 <= max_loop <= 8:
+        raise ValueError(f"max_loop must be from 3 to 8, not {max_loop}")
+    if not (np.isfinite(min_pair_hours) and min_pair_hours > 0):
+        raise ValueError(f"min_pair_hours must be a finite number > 0, not {min_pair_hours}")
+    if min_farm_referees < 2:
+        raise ValueError(f"min_farm_referees must be at least 2, not {min_farm_referees}")
+    if not 0 < farm_share <= 1:
+        raise ValueError(f"farm_share must be in (0, 1], not {farm_share}")
+    if min_overlaps < 1:
+        raise ValueError(f"min_overlaps must be at least 1, not {min_overlaps}")
+    if not 0 <= min_score <= 1:
+        raise ValueError(f"min_score must be in [0, 1], not {min_score}")
+    help_ = _Help.of(snapshot)
+    ids = snapshot.members["member_id"].to_numpy(dtype=object)
+    percentile = (
+        None
+        if trust_percentile is None
+        else trust_percentile.reindex(snapshot.members["member_id"]).fillna(0.0).to_numpy()
+    )
+    identifiers = [
+        snapshot.members[column].cat.codes.to_numpy().astype(np.int64)
+        for column in ("phone_hash", "device_id")
+    ]
+    candidates = [
+        *_loop_candidates(help_, window_days=window_days, max_loop=max_loop),
+        *_pair_candidates(help_, window_days=window_days, min_hours=min_pair_hours),
+        *_farm_candidates(
+            snapshot, help_, min_referees=min_farm_referees, share=farm_share, burst_days=2
+        ),
+        *_implausible_candidates(help_, min_overlaps=min_overlaps),
+    ]
+    scored = []
+    for candidate in candidates:
+        signals = _signals(candidate, help_, identifiers, percentile)
+        score = _score(candidate.kind, signals)
+        if score >= min_score and len(candidate.evidence):
+            scored.append((score, candidate, signals))
+    scored.sort(key=lambda item: (-item[0], item[1].kind, item[1].members))
+    rows = []
+    kept: list[frozenset[int]] = []
+    session_ids = snapshot.sessions["session_id"].to_numpy(dtype=object)
+    for score, candidate, signals in scored:
+        members = frozenset(candidate.members)
+        if any(members <= bigger for bigger in kept):
+            continue
+        kept.append(members)
+        evidence = candidate.evidence
+        names = tuple(str(ids[m]) for m in candidate.members)
+        started = help_.started[evidence]
+        hours = float(help_.hours[evidence].sum())
+        rows.append(
+            {
+                "ring_id": ring_id_for(candidate.kind, names),
+                "kind": candidate.kind,
+                "members": names,
+                "session_ids": tuple(str(i) for i in session_ids[help_.row[evidence]]),
+                "score": round(score, 6),
+                "reasons": _reasons(candidate.kind, candidate, signals),
+                "first_at": pd.Timestamp(int(started.min()), unit="s"),
+                "last_at": pd.Timestamp(int(started.max()), unit="s"),
+                "hours": hours,
+                "credits": hours,
+            }
+        )
+    return pd.DataFrame(rows, columns=RING_COLUMNS)
+
+
+def risk_table(snapshot: Snapshot, rings: pd.DataFrame) -> pd.DataFrame:
+    """Per member: ``fraud_risk`` in [0, 1], the score of the strongest ring it is in (0 when
+    none), with that ring's ``ring_id`` and ``ring_kind`` (empty when none): ``risk.csv``."""
+    members = snapshot.members["member_id"].reset_index(drop=True)
+    table = pd.DataFrame({"member_id": members, "fraud_risk": 0.0, "ring_id": "", "ring_kind": ""})
+    if len(rings):
+        listed = rings[["ring_id", "kind", "members", "score"]].explode("members")
+        strongest = listed.sort_values(
+            ["score", "ring_id"], ascending=[False, True], kind="stable"
+        ).drop_duplicates("members")
+        position = pd.Index(members).get_indexer(strongest["members"])
+        table.loc[position, "fraud_risk"] = strongest["score"].to_numpy()
+        table.loc[position, "ring_id"] = strongest["ring_id"].to_numpy()
+        table.loc[position, "ring_kind"] = strongest["kind"].to_numpy()
+    return table[RISK_COLUMNS]
