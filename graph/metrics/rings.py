@@ -196,16 +196,20 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
     cycle's sessions in every window where the whole cycle traded.
     """
     n = len(help_.joined)
-    found: dict[tuple[int, ...], list[IntArray]] = {}
+    # Per cycle length: the cycles found (member rows) and, per cycle, its sessions.
+    cycles: dict[int, list[IntArray]] = {}
+    sessions: dict[int, list[IntArray]] = {}
+    owners: dict[int, list[IntArray]] = {}
     for window in _windows(help_, window_days):
         # Nodes are (window, member); an edge per pair that traded in the window.
         session_keys = (window * n + help_.helper) * n + help_.recipient
         by_key = np.argsort(session_keys, kind="stable")
         sorted_keys = session_keys[by_key]
-        edge_keys = np.unique(sorted_keys)
+        edge_keys = sorted_keys[_run_starts(sorted_keys)]
         tails = edge_keys // n
         heads = (edge_keys // (n * n)) * n + edge_keys % n
-        nodes, starts = np.unique(tails, return_index=True)
+        starts = _run_starts(tails)
+        nodes = tails[starts]
         ends = np.append(starts[1:], len(tails))
         # Paths: one row per path, one column per node on it, starting at each edge u → v
         # with u < v (u is the path's smallest member).
@@ -222,10 +226,12 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
             following = heads[np.repeat(starts[at], counts) + offsets]
             first = step[:, 0]
             if length >= 3:
-                for cycle in step[following == first]:
-                    members = tuple(int(node % n) for node in cycle)
-                    rows = _sessions_on(cycle, n, sorted_keys, by_key)
-                    found.setdefault(members, []).append(rows)
+                closed = step[following == first]
+                rows, owner = _sessions_along(closed, n, sorted_keys, by_key)
+                base = sum(len(c) for c in cycles.get(length, []))
+                cycles.setdefault(length, []).append(closed % n)
+                sessions.setdefault(length, []).append(rows)
+                owners.setdefault(length, []).append(owner + base)
             if length == max_loop:
                 break
             fresh = following > first
@@ -234,19 +240,45 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
             paths = np.column_stack([step[fresh], following[fresh]])
             if not len(paths):
                 break
-    return [
-        _Candidate("loop", members, np.unique(np.concatenate(rows)))
-        for members, rows in found.items()
-    ]
+    candidates = []
+    for length, found in cycles.items():
+        members, cycle_of = np.unique(np.concatenate(found), axis=0, return_inverse=True)
+        # Each session once per distinct cycle, cycles in order.
+        pairs = np.unique(
+            np.stack(
+                [
+                    cycle_of.ravel()[np.concatenate(owners[length])],
+                    np.concatenate(sessions[length]),
+                ],
+                axis=1,
+            ),
+            axis=0,
+        )
+        bounds = np.searchsorted(pairs[:, 0], np.arange(len(members) + 1))
+        for number, row in enumerate(members):
+            evidence = pairs[bounds[number] : bounds[number + 1], 1]
+            candidates.append(_Candidate("loop", tuple(int(m) for m in row), evidence))
+    return candidates
 
 
-def _sessions_on(cycle: IntArray, n: int, sorted_keys: IntArray, by_key: IntArray) -> IntArray:
-    """The sessions along a cycle of (window, member) nodes: each edge's in that window."""
-    following = np.roll(cycle, -1)
-    keys = cycle * n + following % n
-    lo = np.searchsorted(sorted_keys, keys, side="left")
-    hi = np.searchsorted(sorted_keys, keys, side="right")
-    return np.concatenate([by_key[a:b] for a, b in zip(lo, hi, strict=True)])
+def _run_starts(ordered: IntArray) -> IntArray:
+    """Where each run of equal values of a sorted array starts."""
+    return np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+
+
+def _sessions_along(
+    cycles: IntArray, n: int, sorted_keys: IntArray, by_key: IntArray
+) -> tuple[IntArray, IntArray]:
+    """The sessions along cycles of (window, member) nodes (each edge's in that window), and
+    for each session the cycle (row) it lies on."""
+    keys = cycles * n + np.roll(cycles, -1, axis=1) % n
+    lo = np.searchsorted(sorted_keys, keys.ravel(), side="left")
+    hi = np.searchsorted(sorted_keys, keys.ravel(), side="right")
+    counts = hi - lo
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = by_key[np.repeat(lo, counts) + offsets]
+    owner = np.repeat(np.arange(keys.size) // cycles.shape[1], counts)
+    return rows.astype(np.int64), owner.astype(np.int64)
 
 
 def _farm_candidates(
@@ -275,23 +307,41 @@ def _farm_candidates(
         referee_share = np.where(help_.member_hours > 0, inside_hours / help_.member_hours, 0.0)
     trading = (referrer >= 0) & (referee_share >= share)
     counts = np.bincount(referrer[trading], minlength=n)
-    candidates = []
+    # Each recruiter's largest batch of trading referees who joined within one burst.
+    recruiters = np.flatnonzero(counts >= min_referees)
+    batch_of = np.full(n, -1, dtype=np.int64)
     burst = int(burst_days * _DAY)
-    for recruiter in np.flatnonzero(counts >= min_referees):
-        referees = np.flatnonzero(trading & (referrer == recruiter))
-        # The largest batch of them that joined within one burst.
+    farms = []
+    traders = np.flatnonzero(trading)
+    traders = traders[np.argsort(referrer[traders], kind="stable")]
+    recruiter_of = referrer[traders]
+    for recruiter in recruiters.tolist():
+        referees = traders[
+            np.searchsorted(recruiter_of, recruiter) : np.searchsorted(
+                recruiter_of, recruiter, "right"
+            )
+        ]
         joined = help_.joined[referees]
         by_time = np.argsort(joined, kind="stable")
         times = joined[by_time]
         reach = np.searchsorted(times, times + burst, side="right") - np.arange(len(times))
         start = int(np.argmax(reach))
-        if reach[start] < min_referees:
-            continue
-        batch = np.sort(referees[by_time[start : start + reach[start]]])
-        in_batch = np.isin(help_.helper, batch) | np.isin(help_.recipient, batch)
-        evidence = np.flatnonzero((family == recruiter) & in_batch)
+        if reach[start] >= min_referees:
+            batch = np.sort(referees[by_time[start : start + reach[start]]])
+            batch_of[batch] = recruiter
+            farms.append((recruiter, batch))
+    # A farm's evidence: its family's sessions with a batch member at one end.
+    in_batch = (batch_of[help_.helper] == family) | (batch_of[help_.recipient] == family)
+    evidence = np.flatnonzero(in_batch & inside)
+    evidence = evidence[np.argsort(family[evidence], kind="stable")]
+    owner = family[evidence]
+    candidates = []
+    for recruiter, batch in farms:
+        rows = evidence[
+            np.searchsorted(owner, recruiter) : np.searchsorted(owner, recruiter, "right")
+        ]
         members = (int(recruiter), *(int(r) for r in batch))
-        candidates.append(_Candidate("sybil_farm", members, evidence.astype(np.int64)))
+        candidates.append(_Candidate("sybil_farm", members, np.sort(rows).astype(np.int64)))
     return candidates
 
 
@@ -347,8 +397,8 @@ def _signals(
     members = np.array(candidate.members, dtype=np.int64)
     rows = candidate.evidence
     hours = float(help_.hours[rows].sum())
-    days = np.unique(help_.started[rows] // _DAY)
-    per_member_day = hours / (len(members) * max(len(days), 1))
+    days = len(set((help_.started[rows] // _DAY).tolist()))
+    per_member_day = hours / (len(members) * max(days, 1))
     total = float(help_.member_hours[members].sum())
     # Evidence hours count at both ends (given and received), as the members' hours do.
     inside = min(2 * hours / total, 1.0) if total > 0 else 0.0
@@ -357,9 +407,9 @@ def _signals(
     shared = np.zeros(len(members), dtype=bool)
     for codes in identifiers:
         member_codes = codes[members]
-        known = member_codes >= 0
-        values, counts = np.unique(member_codes[known], return_counts=True)
-        shared[known] |= np.isin(member_codes[known], values[counts > 1])
+        known = np.sort(member_codes[member_codes >= 0])
+        repeated = known[1:][known[1:] == known[:-1]]
+        shared |= np.isin(member_codes, repeated)
     given = help_.given_by(members)
     vouched = given[help_.rating[given] > 0]  # NaN (unrated) compares False
     rated = len(vouched)
