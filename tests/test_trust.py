@@ -336,3 +336,16 @@ def test_planted_fraud_ranks_at_the_bottom_and_honest_circles_do_not(
     mutual = snapshot.sessions["session_id"].isin(circle_sessions).to_numpy()
     assert mutual.sum() == len(circle_sessions)
     assert not insular_sessions(snapshot)[mutual].any()
+
+
+def test_discredited_members_opinions_pass_nothing_on() -> None:
+    # Fay helped Dan, who rated her 10. Once Dan is discredited (a confirmed ring member) his
+    # vouch for Fay passes nothing on, while the vouches for Dan himself still count.
+    snapshot = _snapshot(HONEST, [*HONEST_SESSIONS, ("fay", "dan", 2, 10)])
+    before = trust_model(snapshot, seeds=SEEDS)
+    after = trust_model(snapshot, seeds=SEEDS, discredited=["dan", "nobody"])
+    position = {m: i for i, m in enumerate(snapshot.members["member_id"])}
+    assert after.vouches[[position["fay"]], :].toarray()[0, position["dan"]] == 0
+    assert before.vouches[[position["fay"]], :].toarray()[0, position["dan"]] > 0
+    assert after.trust[position["fay"]] < before.trust[position["fay"]]
+    assert after.vouches[[position["dan"]], :].nnz == before.vouches[[position["dan"]], :].nnz

@@ -161,11 +161,12 @@ class _Pairs:
 def _opinions(
     snapshot: Snapshot,
     insular: npt.NDArray[np.bool_],
+    silenced: npt.NDArray[np.bool_],
     *,
     unrated_weight: float,
     dispute_weight: float,
 ) -> _Opinions:
-    pairs = _sessions_by_pair(snapshot, insular)
+    pairs = _sessions_by_pair(snapshot, insular, silenced)
     # The strengths of each kind of session. Each is (whole tenths) / 10 or a default weight.
     # Pairs sum whole tenths and count defaults separately: integer sums are exact in any order,
     # so a pair's mean does not depend on the order of its sessions.
@@ -189,13 +190,17 @@ def _opinions(
     )
 
 
-def _sessions_by_pair(snapshot: Snapshot, insular: npt.NDArray[np.bool_]) -> _Pairs:
-    """Confirmed and disputed sessions (pending ones say nothing yet) grouped by pair."""
+def _sessions_by_pair(
+    snapshot: Snapshot, insular: npt.NDArray[np.bool_], silenced: npt.NDArray[np.bool_]
+) -> _Pairs:
+    """Confirmed and disputed sessions grouped by pair: pending ones say nothing yet, and
+    ``silenced`` members' (as recipients) say nothing at all."""
     sessions = snapshot.sessions
     n = snapshot.n_members
     # Comparing the categorical column compares its small integer codes: no strings touched.
     is_disputed = (sessions["status"] == "disputed").to_numpy()
     speaking = is_disputed | (sessions["status"] == "confirmed").to_numpy()
+    speaking &= ~silenced[sessions["recipient"].to_numpy()]
     rating = sessions["rating"].to_numpy()[speaking]
     kind = np.where(np.isnan(rating), _UNRATED, rating + 10).astype(np.int64)
     kind[is_disputed[speaking]] += _DISPUTED
@@ -578,6 +583,7 @@ def trust_model(
     window_days: float = 90,
     prior: float = 0.5,
     prior_weight: float = 1.0,
+    discredited: Collection[str] = (),
     tol: float = 1e-10,
     max_iter: int | None = None,
 ) -> TrustModel:
@@ -605,6 +611,9 @@ def trust_model(
     prior, prior_weight
         The score of a member nothing is known about, in [0, 1], and how many observations it
         weighs (> 0).
+    discredited
+        Member ids whose opinions no longer count — members of confirmed fraud rings: their
+        vouches and complaints pass nothing on. Ids not in the snapshot are ignored.
     tol, max_iter
         Convergence of each propagation (L1 change of trust; see
         :func:`graph.metrics.centrality.pagerank`).
@@ -629,8 +638,13 @@ def trust_model(
         max_iter = iterations_needed(damping=damping, tol=tol)
     insular = insular_sessions(snapshot, cohort_days=cohort_days, window_days=window_days)
     insular_hours, hours = confirmed_hours(snapshot, insular)
+    silenced = snapshot.members["member_id"].isin(list(discredited)).to_numpy()
     opinions = _opinions(
-        snapshot, insular, unrated_weight=unrated_weight, dispute_weight=dispute_weight
+        snapshot,
+        insular,
+        silenced,
+        unrated_weight=unrated_weight,
+        dispute_weight=dispute_weight,
     )
     n = snapshot.n_members
     seed_mask = (
