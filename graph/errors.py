@@ -11,6 +11,8 @@ __all__ = [
     "ConvergenceError",
     "DatasetError",
     "PolicyError",
+    "ReviewError",
+    "RingNotFoundError",
     "StoreError",
     "TimebankError",
 ]
@@ -59,3 +61,15 @@ class PolicyError(TimebankError):
         self.reason = reason
         self.source = source
         self.key = key
+
+
+class RingNotFoundError(StoreError):
+    """The store holds no fraud ring with this id."""
+
+    def __init__(self, ring_id: str, *, location: str):
+        super().__init__(f"{location}: no fraud ring {ring_id!r}")
+        self.ring_id = ring_id
+
+
+class ReviewError(TimebankError, ValueError):
+    """A ring review is refused: an unknown status, or a blank or over-long reviewer or note."""
