@@ -3,18 +3,24 @@
 A store keeps what was ingested, durably, and hands analytics a :class:`~graph.model.Snapshot`.
 Validation happens before a store sees a row; a store only adds rows, and reports (never
 overwrites) a row whose key it already holds with other content.
+
+A store also keeps the fraud rings detection found (:class:`~graph.model.Ring`) with their
+review status and audit trail (:class:`~graph.model.RingReview`): rings are updated in place and
+never deleted, audit entries only appended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self, runtime_checkable
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-from graph.model import Member, Snapshot
+from graph.model import RING_KINDS, RING_STATUSES, Member, Ring, RingReview, RingStatus, Snapshot
+from graph.rings import review_as_dict, ring_as_dict, ring_review
 from graph.schema import TableName
 
 __all__ = [
@@ -24,8 +30,14 @@ __all__ = [
     "Progress",
     "StoredState",
     "WriteResult",
+    "checked_reviews",
     "find_conflicts",
     "result_columns",
+    "review_from_record",
+    "review_record",
+    "ring_from_record",
+    "ring_record",
+    "rings_in_order",
 ]
 
 #: ``progress(table, rows_done, rows_total)``, called as batches are written.
@@ -135,6 +147,96 @@ def find_conflicts(
     )
 
 
+def _seconds(moment: datetime) -> int:
+    """Unix seconds (UTC; a time without an offset is UTC), as both stores keep times."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.replace(microsecond=0).timestamp())
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def ring_record(ring: Ring) -> dict[str, Any]:
+    """A ring as stores keep it: times in Unix seconds (UTC), sequences as lists.
+
+    Raises
+    ------
+    ValueError
+        For a ring no detector could have produced: unknown kind or status, no members, a
+        member or session named twice.
+    """
+    if ring.kind not in RING_KINDS or ring.status not in RING_STATUSES:
+        raise ValueError(
+            f"ring {ring.ring_id!r}: unknown kind {ring.kind!r} or status {ring.status!r}"
+        )
+    if not ring.members or len(set(ring.members)) < len(ring.members):
+        raise ValueError(f"ring {ring.ring_id!r}: needs at least one member, each named once")
+    if len(set(ring.session_ids)) < len(ring.session_ids):
+        raise ValueError(f"ring {ring.ring_id!r}: a session is named twice")
+    return {
+        **ring_as_dict(ring),
+        "score": float(ring.score),
+        "first_at": _seconds(ring.first_at),
+        "last_at": _seconds(ring.last_at),
+        "hours": float(ring.hours),
+        "credits": float(ring.credits),
+    }
+
+
+def ring_from_record(record: Mapping[str, Any]) -> Ring:
+    """The inverse of :func:`ring_record`, from a store's row."""
+    return Ring(
+        ring_id=record["ring_id"],
+        kind=record["kind"],
+        members=tuple(record["members"]),
+        session_ids=tuple(record["session_ids"]),
+        score=record["score"],
+        reasons=tuple(record["reasons"]),
+        first_at=_moment(record["first_at"]),
+        last_at=_moment(record["last_at"]),
+        hours=record["hours"],
+        credits=record["credits"],
+        status=record["status"],
+    )
+
+
+def review_record(review: RingReview) -> dict[str, Any]:
+    """An audit entry as stores keep it: ``reviewed_at`` in Unix seconds (UTC)."""
+    return {**review_as_dict(review), "reviewed_at": _seconds(review.reviewed_at)}
+
+
+def review_from_record(record: Mapping[str, Any]) -> RingReview:
+    """The inverse of :func:`review_record`, from a store's row."""
+    return RingReview(
+        ring_id=record["ring_id"],
+        status=record["status"],
+        reviewer=record["reviewer"],
+        note=record["note"],
+        reviewed_at=_moment(record["reviewed_at"]),
+    )
+
+
+def checked_reviews(reviews: Iterable[RingReview]) -> list[RingReview]:
+    """Audit entries checked as :func:`graph.rings.ring_review` checks a new one.
+
+    Raises
+    ------
+    ReviewError
+        For an unknown status or a blank or over-long reviewer or note.
+    """
+    return [
+        ring_review(r.ring_id, r.status, reviewer=r.reviewer, note=r.note, at=r.reviewed_at)
+        for r in reviews
+    ]
+
+
+def rings_in_order(rings: Iterable[Ring]) -> list[Ring]:
+    """Rings as stores list them: highest score first, then by ``ring_id``."""
+    return sorted(rings, key=lambda ring: (-ring.score, ring.ring_id))
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """A durable home for one time-bank network."""
@@ -173,6 +275,63 @@ class GraphStore(Protocol):
 
     def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
         """The network (as it stood at ``as_of``, UTC) as an in-memory snapshot."""
+        ...
+
+    def save_rings(self, rings: Sequence[Ring], reviews: Sequence[RingReview] = ()) -> None:
+        """Keep ``rings`` (by ``ring_id``: a stored ring's evidence, score, reasons, members,
+        sessions and status are replaced) and append ``reviews`` to their audit trails, all at
+        once. Saving the same rings and reviews again changes nothing (an audit entry equal to
+        one of its ring's entries is not added twice). Rings are never deleted.
+
+        Raises
+        ------
+        StoreError
+            When a ring names a member or session the store does not hold.
+        RingNotFoundError
+            When a review is for a ring neither saved now nor stored.
+        ValueError
+            For a malformed ring (see :func:`ring_record`) or review (:class:`ReviewError`).
+        """
+        ...
+
+    def rings(self, *, status: RingStatus | None = None) -> list[Ring]:
+        """Stored rings (with ``status`` only, if given), highest score first, then by id."""
+        ...
+
+    def ring(self, ring_id: str) -> Ring | None:
+        """One stored ring, or None."""
+        ...
+
+    def review_ring(
+        self,
+        ring_id: str,
+        status: RingStatus,
+        *,
+        reviewer: str,
+        note: str,
+        at: datetime | None = None,
+    ) -> RingReview:
+        """Give a ring a status, recording who did it, why and when (default: now) in its
+        audit trail; returns that entry (timed to the second, UTC).
+
+        Raises
+        ------
+        RingNotFoundError
+            For an id the store holds no ring under.
+        ReviewError
+            For an unknown status or a blank or over-long reviewer or note
+            (see :func:`graph.rings.ring_review`).
+        """
+        ...
+
+    def ring_reviews(self, ring_id: str) -> list[RingReview]:
+        """A ring's audit trail, oldest first (entries of the same second in the order written).
+
+        Raises
+        ------
+        RingNotFoundError
+            For an id the store holds no ring under.
+        """
         ...
 
     def close(self) -> None:

@@ -5,11 +5,17 @@ Graph model (``docs/graph-model.md``)::
     (:Community)<-[:IN_COMMUNITY]-(:Member)-[:REFERRED {referred_at}]->(:Member)
     (:Member)-[:HELPED {session_id, started_at, hours, service, rating, status}]->(:Member)
     (:Member)-[:REDEEMED {redemption_id, credits, redeemed_at}]->(:Merchant)
+    (:Member)-[:IN_RING {position}]->(:Ring {ring_id, kind, score, reasons, session_ids,
+                                             first_at, last_at, hours, credits, status})
+    (:Ring)-[:REVIEWED]->(:RingReview {seq, status, reviewer, note, reviewed_at})
 
 A help session is a relationship: it is an event between two members, which is what graph
 algorithms (GDS projections, trust propagation) walk; Neo4j 5 Community enforces a
 relationship uniqueness constraint on ``session_id``; and it writes 1.4x faster than a
 ``(:Session)`` node with two links, 2.3x with two writers (measured; nodes contend for locks).
+So a ring cannot link to its evidence sessions: it lists their ``session_ids``, which that
+constraint's index finds (``MATCH ()-[s:HELPED]->() WHERE s.session_id IN r.session_ids``).
+A ring's audit entries are numbered by ``seq`` in the order written.
 
 Writes are batched ``UNWIND`` over columnar parameters in managed transactions
 (``execute_write`` retries transient failures, e.g. lost connections and deadlocks between the
@@ -24,9 +30,10 @@ own labels and property names.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal, LiteralString, Self
 
 import numpy as np
@@ -42,8 +49,9 @@ from neo4j.exceptions import (
     TransientError,
 )
 
-from graph.errors import StoreError
-from graph.model import SESSION_STATUSES, Member, Snapshot
+from graph.errors import RingNotFoundError, StoreError
+from graph.model import SESSION_STATUSES, Member, Ring, RingReview, RingStatus, Snapshot
+from graph.rings import ring_review
 from graph.schema import TABLES, TableName, canonical_columns
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
@@ -52,8 +60,14 @@ from graph.store.base import (
     Progress,
     StoredState,
     WriteResult,
+    checked_reviews,
     find_conflicts,
     result_columns,
+    review_from_record,
+    review_record,
+    ring_from_record,
+    ring_record,
+    rings_in_order,
 )
 
 __all__ = ["BoltState", "Neo4jStore", "bolt_state", "set_initial_password"]
@@ -77,6 +91,7 @@ _CONSTRAINTS: tuple[tuple[LiteralString, LiteralString], ...] = (
     ("(n:Merchant)", "n.merchant_id"),
     ("()-[n:HELPED]-()", "n.session_id"),
     ("()-[n:REDEEMED]-()", "n.redemption_id"),
+    ("(n:Ring)", "n.ring_id"),
 )
 
 #: Per table: Cypher writing one batch given as columns ($<column>: a list per canonical
@@ -148,6 +163,64 @@ _COUNT: dict[TableName, LiteralString] = {
     "referrals": "MATCH ()-[:REFERRED]->() RETURN count(*) AS n",
     "redemptions": "MATCH ()-[:REDEEMED]->() RETURN count(*) AS n",
 }
+
+
+#: Per ring in $rings (as :func:`~graph.store.base.ring_record` makes them): the first member or
+#: session it names that is not stored.
+_UNSTORED: dict[str, LiteralString] = {
+    "member_id": """
+        UNWIND range(0, size($rings) - 1) AS r
+        UNWIND range(0, size($rings[r].members) - 1) AS p
+        WITH r, p, $rings[r].members[p] AS id
+        WHERE NOT EXISTS { MATCH (:Member {member_id: id}) }
+        RETURN $rings[r].ring_id AS ring_id, id ORDER BY r, p LIMIT 1
+    """,
+    "session_id": """
+        UNWIND range(0, size($rings) - 1) AS r
+        UNWIND range(0, size($rings[r].session_ids) - 1) AS p
+        WITH r, p, $rings[r].session_ids[p] AS id
+        WHERE NOT EXISTS { MATCH ()-[:HELPED {session_id: id}]->() }
+        RETURN $rings[r].ring_id AS ring_id, id ORDER BY r, p LIMIT 1
+    """,
+}
+#: Keep rings: their own properties, and exactly their members linked, by position.
+_SAVE_RINGS: LiteralString = """
+    UNWIND $rings AS ring
+    MERGE (r:Ring {ring_id: ring.ring_id})
+    SET r += ring {.kind, .score, .reasons, .session_ids, .first_at, .last_at, .hours, .credits,
+                   .status}
+    WITH r, ring
+    CALL (r, ring) {
+        MATCH (old:Member)-[x:IN_RING]->(r) WHERE NOT old.member_id IN ring.members
+        DELETE x
+    }
+    CALL (r, ring) {
+        UNWIND range(0, size(ring.members) - 1) AS position
+        MATCH (m:Member {member_id: ring.members[position]})
+        MERGE (m)-[x:IN_RING]->(r)
+        SET x.position = position
+    }
+"""
+#: Append one audit entry ($ring_id, $status, $reviewer, $note, $reviewed_at) unless the ring has
+#: an equal one, and give the ring $new_status unless it is null. Setting the status first locks
+#: the ring, so concurrent reviews number their entries one after the other.
+_APPEND_REVIEW: LiteralString = """
+    MATCH (r:Ring {ring_id: $ring_id})
+    SET r.status = coalesce($new_status, r.status)
+    WITH r
+    OPTIONAL MATCH (r)-[:REVIEWED]->(entry:RingReview)
+    WITH r, count(entry) AS seq,
+         count(CASE WHEN entry.status = $status AND entry.reviewer = $reviewer
+                    AND entry.note = $note AND entry.reviewed_at = $reviewed_at THEN 1 END) AS same
+    FOREACH (_ IN CASE WHEN same = 0 THEN [1] ELSE [] END |
+        CREATE (r)-[:REVIEWED]->(:RingReview {seq: seq, status: $status, reviewer: $reviewer,
+                                              note: $note, reviewed_at: $reviewed_at}))
+    RETURN count(r) AS rings
+"""
+#: Rings (bound to r by a MATCH before this) with their members as [position, member_id] pairs.
+_RETURN_RINGS: LiteralString = """
+    RETURN r {.*} AS ring, [(m:Member)-[x:IN_RING]->(r) | [x.position, m.member_id]] AS members
+"""
 
 
 def _column(values: pd.Series) -> list[Any]:
@@ -335,6 +408,77 @@ class Neo4jStore:
             "ORDER BY member_id"
         )
         return pd.DataFrame(rows, columns=["member_id", *MEMBER_RESULTS])
+
+    # -- fraud rings ---------------------------------------------------------------------------
+
+    def save_rings(self, rings: Sequence[Ring], reviews: Sequence[RingReview] = ()) -> None:
+        records = [ring_record(ring) for ring in rings]
+        entries = [review_record(entry) for entry in checked_reviews(reviews)]
+        with self._errors():
+            for what, query in _UNSTORED.items():
+                for row in self._read(query, rings=records):
+                    raise StoreError(
+                        f"{self._uri}: ring {row['ring_id']!r} names {what} {row['id']!r}, "
+                        "which is not stored"
+                    )
+            with self._driver.session(database=self._database) as session:
+                session.execute_write(self._save_rings, records, entries)
+
+    def _save_rings(
+        self, tx: ManagedTransaction, records: list[dict[str, Any]], entries: list[dict[str, Any]]
+    ) -> None:
+        tx.run(_SAVE_RINGS, rings=records).consume()
+        for entry in entries:
+            self._append_review(tx, entry, new_status=None)
+
+    def _append_review(
+        self, tx: ManagedTransaction, entry: dict[str, Any], *, new_status: RingStatus | None
+    ) -> None:
+        found = tx.run(_APPEND_REVIEW, entry, new_status=new_status).single(strict=True)
+        if not found["rings"]:
+            raise RingNotFoundError(entry["ring_id"], location=self._uri)
+
+    def review_ring(
+        self,
+        ring_id: str,
+        status: RingStatus,
+        *,
+        reviewer: str,
+        note: str,
+        at: datetime | None = None,
+    ) -> RingReview:
+        entry = ring_review(ring_id, status, reviewer=reviewer, note=note, at=at)
+        with self._errors(), self._driver.session(database=self._database) as session:
+            session.execute_write(self._append_review, review_record(entry), new_status=status)
+        return entry
+
+    def rings(self, *, status: RingStatus | None = None) -> list[Ring]:
+        with self._errors():
+            rows = self._read(
+                "MATCH (r:Ring) WHERE $status IS NULL OR r.status = $status " + _RETURN_RINGS,
+                status=status,
+            )
+        return rings_in_order(_ring_of(row) for row in rows)
+
+    def ring(self, ring_id: str) -> Ring | None:
+        with self._errors():
+            rows = self._read(
+                "MATCH (r:Ring {ring_id: $ring_id}) " + _RETURN_RINGS, ring_id=ring_id
+            )
+        return _ring_of(rows[0]) if rows else None
+
+    def ring_reviews(self, ring_id: str) -> list[RingReview]:
+        with self._errors():
+            rows = self._read(
+                "MATCH (r:Ring {ring_id: $ring_id}) "
+                "OPTIONAL MATCH (r)-[:REVIEWED]->(entry:RingReview) "
+                "RETURN entry {.*, ring_id: r.ring_id} AS entry "
+                "ORDER BY entry.reviewed_at, entry.seq",
+                ring_id=ring_id,
+            )
+        if not rows:
+            raise RingNotFoundError(ring_id, location=self._uri)
+        return [review_from_record(row["entry"]) for row in rows if row["entry"] is not None]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -559,6 +703,12 @@ def set_initial_password(uri: str, user: str, initial: str, password: str) -> Bo
     except (ServiceUnavailable, SessionExpired, TransientError):
         return "starting"
     return "up"
+
+
+def _ring_of(row: Mapping[str, Any]) -> Ring:
+    """A ring from a row of :data:`_RETURN_RINGS`."""
+    members = [member_id for _, member_id in sorted(row["members"])]
+    return ring_from_record({**row["ring"], "members": members})
 
 
 def _rows_of(

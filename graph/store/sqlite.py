@@ -4,11 +4,17 @@ Why SQLite: it ships with Python, is ACID with one file per store, survives cras
 lets analysts open the store with any SQLite tool. Members get an integer surrogate key that
 sessions, referrals and redemptions point to, so a snapshot streams integers, not id strings.
 Each table has a ``<table>_v`` view showing it with member ids, the way it was ingested.
+
+Fraud rings live in ``rings`` (one row per ring, ``reasons`` as a JSON array), their members and
+evidence sessions in ``ring_members`` / ``ring_sessions`` (in order, by ``position``) and their
+audit trail in ``ring_reviews`` (``seq`` numbers a ring's entries in the order written); the
+``_v`` views show them with ring, member and session ids.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,8 +25,18 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from graph.errors import StoreError
-from graph.model import SESSION_STATUSES, Member, Snapshot
+from graph.errors import RingNotFoundError, StoreError
+from graph.model import (
+    RING_KINDS,
+    RING_STATUSES,
+    SESSION_STATUSES,
+    Member,
+    Ring,
+    RingReview,
+    RingStatus,
+    Snapshot,
+)
+from graph.rings import ring_review
 from graph.schema import MEMBER_REFERENCES, TABLES, TableName, canonical_columns
 from graph.snapshot import StoreColumns, build_snapshot
 from graph.store.base import (
@@ -29,8 +45,14 @@ from graph.store.base import (
     Progress,
     StoredState,
     WriteResult,
+    checked_reviews,
     find_conflicts,
     result_columns,
+    review_from_record,
+    review_record,
+    ring_from_record,
+    ring_record,
+    rings_in_order,
 )
 
 __all__ = ["SqliteStore"]
@@ -40,7 +62,18 @@ _BATCH = 50_000
 _NAT = np.iinfo(np.int64).min
 _CHUNK = 1_000_000
 
-_STATUS_CHECK = ", ".join(f"'{status}'" for status in SESSION_STATUSES)
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+#: Columns of ``rings`` besides its key, as :func:`~graph.store.base.ring_record` names them.
+_RING_COLUMNS = ("kind", "score", "reasons", "first_at", "last_at", "hours", "credits", "status")
+#: What ``ring_<table>`` links a ring to: table, key column, the ring record's list of ids.
+_RING_LINKS: tuple[tuple[TableName, str, str], ...] = (
+    ("members", "member", "members"),
+    ("sessions", "session", "session_ids"),
+)
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
@@ -63,7 +96,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     hours REAL NOT NULL CHECK (hours > 0 AND hours <= 24),
     service TEXT,
     rating INTEGER CHECK (rating BETWEEN -10 AND 10),
-    status TEXT NOT NULL CHECK (status IN ({_STATUS_CHECK})),
+    status TEXT NOT NULL CHECK (status IN ({_one_of(SESSION_STATUSES)})),
     properties TEXT,
     CHECK (helper <> recipient)
 );
@@ -90,7 +123,46 @@ CREATE TABLE IF NOT EXISTS redemptions (
     redeemed_at INTEGER NOT NULL,
     properties TEXT
 );
+CREATE TABLE IF NOT EXISTS rings (
+    idx INTEGER PRIMARY KEY,
+    ring_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ({_one_of(RING_KINDS)})),
+    score REAL NOT NULL,
+    reasons TEXT NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    hours REAL NOT NULL,
+    credits REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({_one_of(RING_STATUSES)}))
+);
+CREATE TABLE IF NOT EXISTS ring_reviews (
+    ring INTEGER NOT NULL REFERENCES rings (idx),
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({_one_of(RING_STATUSES)})),
+    reviewer TEXT NOT NULL,
+    note TEXT NOT NULL,
+    reviewed_at INTEGER NOT NULL,
+    PRIMARY KEY (ring, seq)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS ring_reviews_v AS
+    SELECT r.ring_id, t.seq, t.status, t.reviewer, t.note, t.reviewed_at FROM ring_reviews t
+    JOIN rings r ON r.idx = t.ring;
+""" + "".join(
+    # ring_members and ring_sessions: a ring's members or sessions in order, and a view of them
+    # by id.
+    f"""
+CREATE TABLE IF NOT EXISTS ring_{table} (
+    ring INTEGER NOT NULL REFERENCES rings (idx),
+    position INTEGER NOT NULL,
+    {column} INTEGER NOT NULL REFERENCES {table} (idx),
+    PRIMARY KEY (ring, position)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS ring_{table}_v AS
+    SELECT r.ring_id, t.position, x.{TABLES[table].key} FROM ring_{table} t
+    JOIN rings r ON r.idx = t.ring JOIN {table} x ON x.idx = t.{column};
 """
+    for table, column, _ in _RING_LINKS
+)
 
 
 def _stored_column(column: str, table: TableName) -> str:
@@ -195,6 +267,16 @@ class SqliteStore:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same state of the store, even
+        while another connection writes."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     @property
     def location(self) -> str:
         return self._path
@@ -254,6 +336,133 @@ class SqliteStore:
             "FROM member_results r JOIN members m ON m.idx = r.member ORDER BY m.member_id"
         ).fetchall()
         return pd.DataFrame(rows, columns=["member_id", *MEMBER_RESULTS])
+
+    # -- fraud rings ---------------------------------------------------------------------------
+
+    def save_rings(self, rings: Sequence[Ring], reviews: Sequence[RingReview] = ()) -> None:
+        records = [ring_record(ring) for ring in rings]
+        entries = checked_reviews(reviews)
+        updates = ", ".join(f"{column} = excluded.{column}" for column in _RING_COLUMNS)
+        upsert = (
+            f"INSERT INTO rings (ring_id, {', '.join(_RING_COLUMNS)}) "
+            f"VALUES (:ring_id, {', '.join(f':{column}' for column in _RING_COLUMNS)}) "
+            f"ON CONFLICT (ring_id) DO UPDATE SET {updates}"
+        )
+        with self._transaction():
+            for record in records:
+                self._db.execute(
+                    upsert, {**record, "reasons": json.dumps(record["reasons"], ensure_ascii=False)}
+                )
+                ring = self._ring_key(record["ring_id"])
+                for table, column, field in _RING_LINKS:
+                    keys = self._keys_of(table, record[field], ring_id=record["ring_id"])
+                    self._db.execute(f"DELETE FROM ring_{table} WHERE ring = ?", (ring,))
+                    self._db.executemany(
+                        f"INSERT INTO ring_{table} (ring, position, {column}) VALUES (?, ?, ?)",
+                        ((ring, position, key) for position, key in enumerate(keys)),
+                    )
+            for entry in entries:
+                self._append_review(entry)
+
+    def _keys_of(self, table: TableName, ids: Sequence[str], *, ring_id: str) -> list[int]:
+        """Surrogate keys of the members or sessions a ring names, in order; all must be stored."""
+        key = TABLES[table].key
+        found = self._db.execute(
+            f"SELECT j.value, t.idx FROM json_each(?) j LEFT JOIN {table} t ON t.{key} = j.value "
+            "ORDER BY j.key",
+            (json.dumps(list(ids)),),
+        ).fetchall()
+        missing = [value for value, idx in found if idx is None]
+        if missing:
+            raise StoreError(
+                f"{self._path}: ring {ring_id!r} names {key} {missing[0]!r}, which is not stored"
+            )
+        return [idx for _, idx in found]
+
+    def _ring_key(self, ring_id: str) -> int:
+        row = self._db.execute("SELECT idx FROM rings WHERE ring_id = ?", (ring_id,)).fetchone()
+        if row is None:
+            raise RingNotFoundError(ring_id, location=self._path)
+        key: int = row[0]
+        return key
+
+    def _append_review(self, entry: RingReview) -> None:
+        """Add an audit entry after the ring's others, unless the ring has one equal to it."""
+        self._db.execute(
+            "INSERT INTO ring_reviews (ring, seq, status, reviewer, note, reviewed_at) "
+            "SELECT :ring, (SELECT count(*) FROM ring_reviews WHERE ring = :ring), "
+            ":status, :reviewer, :note, :reviewed_at "
+            "WHERE NOT EXISTS (SELECT 1 FROM ring_reviews WHERE ring = :ring "
+            "AND status = :status AND reviewer = :reviewer AND note = :note "
+            "AND reviewed_at = :reviewed_at)",
+            {**review_record(entry), "ring": self._ring_key(entry.ring_id)},
+        )
+
+    def review_ring(
+        self,
+        ring_id: str,
+        status: RingStatus,
+        *,
+        reviewer: str,
+        note: str,
+        at: datetime | None = None,
+    ) -> RingReview:
+        entry = ring_review(ring_id, status, reviewer=reviewer, note=note, at=at)
+        with self._transaction():
+            self._append_review(entry)
+            self._db.execute("UPDATE rings SET status = ? WHERE ring_id = ?", (status, ring_id))
+        return entry
+
+    def rings(self, *, status: RingStatus | None = None) -> list[Ring]:
+        if status is None:
+            return self._read_rings("", ())
+        return self._read_rings("WHERE status = ?", (status,))
+
+    def ring(self, ring_id: str) -> Ring | None:
+        found = self._read_rings("WHERE ring_id = ?", (ring_id,))
+        return found[0] if found else None
+
+    def _read_rings(self, where: str, parameters: Sequence[str]) -> list[Ring]:
+        """Rings of ``rings`` rows ``where`` selects, with their members and sessions."""
+        listed: dict[str, dict[str, list[str]]] = {}
+        with self._reading():
+            rows = self._db.execute(
+                f"SELECT ring_id, {', '.join(_RING_COLUMNS)} FROM rings {where}", parameters
+            ).fetchall()
+            for view, column in (
+                ("ring_members_v", "member_id"),
+                ("ring_sessions_v", "session_id"),
+            ):
+                for ring_id, value in self._db.execute(
+                    f"SELECT ring_id, {column} FROM {view} "
+                    f"WHERE ring_id IN (SELECT ring_id FROM rings {where}) "
+                    "ORDER BY ring_id, position",
+                    parameters,
+                ):
+                    listed.setdefault(ring_id, {}).setdefault(column, []).append(value)
+        records = [dict(zip(("ring_id", *_RING_COLUMNS), row, strict=True)) for row in rows]
+        return rings_in_order(
+            ring_from_record(
+                {
+                    **record,
+                    "reasons": json.loads(record["reasons"]),
+                    "members": listed.get(record["ring_id"], {}).get("member_id", []),
+                    "session_ids": listed.get(record["ring_id"], {}).get("session_id", []),
+                }
+            )
+            for record in records
+        )
+
+    def ring_reviews(self, ring_id: str) -> list[RingReview]:
+        with self._reading():
+            self._ring_key(ring_id)
+            rows = self._db.execute(
+                "SELECT ring_id, status, reviewer, note, reviewed_at FROM ring_reviews_v "
+                "WHERE ring_id = ? ORDER BY reviewed_at, seq",
+                (ring_id,),
+            ).fetchall()
+        columns = ("ring_id", "status", "reviewer", "note", "reviewed_at")
+        return [review_from_record(dict(zip(columns, row, strict=True))) for row in rows]
 
     def write(
         self, tables: Mapping[TableName, pd.DataFrame], *, progress: Progress | None = None
@@ -385,13 +594,8 @@ class SqliteStore:
         return (f"CASE {column} {cases} ELSE -1 END" if values else "-1"), values
 
     def snapshot(self, *, as_of: pd.Timestamp | None = None) -> Snapshot:
-        # One read transaction: every column comes from the same state of the store, even
-        # while another connection ingests.
-        self._db.execute("BEGIN")
-        try:
+        with self._reading():
             columns = self._read_columns()
-        finally:
-            self._db.execute("COMMIT")
         return build_snapshot(columns, as_of=as_of)
 
     def _read_columns(self) -> StoreColumns:
