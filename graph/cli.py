@@ -18,16 +18,18 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
 from graph.analyze import compare_tier_policies, tier_measures
-from graph.errors import TimebankError
+from graph.errors import RingNotFoundError, TimebankError
 from graph.ingest import IngestReport, RawDataset, ingest, read_snap
 from graph.metrics.tiers import TIER_LEVELS, assign_tiers
+from graph.model import RingStatus
 from graph.neo4j_server import DEFAULT_HEAP
 from graph.policy import load_policy
+from graph.rings import review_as_dict, ring_as_dict
 from graph.store import GraphStore, SqliteStore, open_store
 
 app = typer.Typer(
@@ -78,6 +80,7 @@ PolicyOption = Annotated[
     Path | None,
     typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @contextmanager
@@ -384,6 +387,100 @@ def neo4j_status() -> None:
         raise typer.Exit(1)
     memory = f", {state.rss_bytes / 1024**2:,.0f} MiB" if state.rss_bytes else ""
     typer.echo(f"Neo4j is running at {state.uri} (pid {state.pid}{memory}; home {state.home})")
+
+
+rings_app = typer.Typer(
+    help="The fraud-ring review queue: list rings, show one's evidence, record decisions.",
+    no_args_is_help=True,
+)
+app.add_typer(rings_app, name="rings")
+
+RingIdArgument = Annotated[
+    str, typer.Argument(help="The ring's id, as `timebank rings list` shows it.")
+]
+
+
+@rings_app.command("list")
+def rings_list(
+    store: StoreOption,
+    status: Annotated[
+        RingStatus | None, typer.Option("--status", help="Only rings with this status.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the stored fraud rings, most suspicious first."""
+    with _open(store) as opened, _errors_as_exit():
+        rings = opened.rings(status=status)
+    if as_json:
+        typer.echo(json.dumps([ring_as_dict(ring) for ring in rings], ensure_ascii=False))
+        return
+    # Fits 80 columns with the longest kind's ids (the id starts with the kind; --json and
+    # `rings show` give everything), so ids and statuses are never cut short.
+    widest = max((len(ring.ring_id) for ring in rings), default=4)
+    table = Table(
+        Column("ring", no_wrap=True, min_width=widest),
+        Column("status", no_wrap=True, min_width=9),
+        *("score", "members", "hours"),
+        Column("until", no_wrap=True, min_width=10),
+    )
+    for ring in rings:
+        table.add_row(
+            ring.ring_id,
+            ring.status,
+            f"{ring.score:.2f}",
+            f"{len(ring.members):,}",
+            f"{ring.hours:,.1f}",
+            f"{ring.last_at:%Y-%m-%d}",
+        )
+    Console().print(table)
+    console.print(f"{len(rings):,} rings")
+
+
+@rings_app.command("show")
+def rings_show(ring_id: RingIdArgument, store: StoreOption, as_json: JsonOption = False) -> None:
+    """Show a ring's evidence (members, sessions, reasons) and its audit trail."""
+    with _open(store) as opened, _errors_as_exit():
+        ring = opened.ring(ring_id)
+        if ring is None:
+            raise RingNotFoundError(ring_id, location=opened.location)
+        reviews = opened.ring_reviews(ring_id)
+    if as_json:
+        shown = {**ring_as_dict(ring), "reviews": [review_as_dict(r) for r in reviews]}
+        typer.echo(json.dumps(shown, ensure_ascii=False))
+        return
+    out = Console(highlight=False)
+    out.print(f"[bold]{ring.ring_id}[/bold]: {ring.kind}, {ring.status}, score {ring.score:.2f}")
+    out.print(f"members ({len(ring.members):,}): {', '.join(ring.members)}")
+    out.print(f"sessions ({len(ring.session_ids):,}): {', '.join(ring.session_ids)}")
+    out.print(
+        f"from {ring.first_at.isoformat()} to {ring.last_at.isoformat()}: "
+        f"{ring.hours:,.1f} hours, {ring.credits:,.1f} credits"
+    )
+    for reason in ring.reasons:
+        out.print(f"  - {reason}")
+    trail = Table("reviewed at", "status", "reviewer", "note", title="audit trail")
+    for review in reviews:
+        trail.add_row(review.reviewed_at.isoformat(), review.status, review.reviewer, review.note)
+    out.print(trail)
+
+
+@rings_app.command("review")
+def rings_review(
+    ring_id: RingIdArgument,
+    store: StoreOption,
+    status: Annotated[
+        RingStatus,
+        typer.Option("--status", help="confirmed or dismissed: the decision; open: reopen it."),
+    ],
+    note: Annotated[str, typer.Option("--note", help="Why: kept in the ring's audit trail.")],
+    reviewer: Annotated[
+        str, typer.Option("--reviewer", envvar="USER", help="Who decides (default: $USER).")
+    ],
+) -> None:
+    """Confirm, dismiss or reopen a ring, recording who, why and when in its audit trail."""
+    with _open(store) as opened, _errors_as_exit():
+        entry = opened.review_ring(ring_id, status, reviewer=reviewer, note=note)
+    typer.echo(f"{ring_id}: {entry.status} by {entry.reviewer} at {entry.reviewed_at.isoformat()}")
 
 
 @app.command()

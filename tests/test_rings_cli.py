@@ -1,0 +1,115 @@
+"""``timebank rings list|show|review`` end to end on an embedded store file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from graph.cli import app, rings_app
+from graph.ingest import ingest
+from graph.rings import ring_as_dict
+from graph.store import SqliteStore
+from tests.conftest import NOW, WriteDataset
+from tests.test_rings_store import FARM, LOOP, PAIR, T0
+
+runner = CliRunner()
+
+
+def timebank(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args], env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def review(store: Path, ring_id: str, status: str, note: str, *more: str) -> tuple[int, str]:
+    """``timebank rings review`` as user ``bo``."""
+    arguments = ("rings", "review", ring_id, "--store", store, "--status", status, "--note", note)
+    return timebank(*arguments, *more, env={"USER": "bo"})
+
+
+@pytest.fixture
+def ring_store(write_dataset: WriteDataset, tmp_path: Path) -> Path:
+    """A store file with GOOD, the rings LOOP (open), PAIR (confirmed), FARM (dismissed)."""
+    path = tmp_path / "rings.db"
+    with SqliteStore(path) as store:
+        ingest(write_dataset(), store, now=NOW)
+        store.save_rings([LOOP, PAIR, FARM])
+        store.review_ring("pair-1", "confirmed", reviewer="ann", note="sock puppets", at=T0)
+    return path
+
+
+@pytest.mark.parametrize("command", ["list", "show", "review"])
+def test_every_rings_command_has_help(command: str) -> None:
+    code, output = timebank("rings", command, "--help")
+    assert code == 0
+    assert "--store" in output
+    commands = {c.name: c for c in rings_app.registered_commands}
+    assert commands[command].callback.__doc__  # type: ignore[union-attr]
+
+
+def test_list_shows_the_queue_most_suspicious_first(ring_store: Path) -> None:
+    code, output = timebank("rings", "list", "--store", ring_store)
+    assert code == 0
+    rows = [line for line in output.splitlines() if "-1 " in line]
+    assert [row.split()[1] for row in rows] == ["pair-1", "farm-1", "loop-1"]
+    assert "3 rings" in output
+    code, output = timebank("rings", "list", "--store", ring_store, "--status", "open", "--json")
+    assert code == 0
+    assert json.loads(output) == [ring_as_dict(LOOP)]
+    code, output = timebank("rings", "list", "--store", ring_store, "--json")
+    assert [ring["ring_id"] for ring in json.loads(output)] == ["pair-1", "farm-1", "loop-1"]
+
+
+def test_show_gives_the_evidence_and_the_audit_trail(ring_store: Path) -> None:
+    code, output = timebank("rings", "show", "pair-1", "--store", ring_store)
+    assert code == 0
+    assert "pair-1: pair, confirmed, score 0.90" in output
+    assert "members (2): m3, m4" in output
+    assert "sessions (1): s3" in output
+    assert "sock puppets" in output
+    assert "ann" in output
+    code, output = timebank("rings", "show", "loop-1", "--store", ring_store, "--json")
+    shown = json.loads(output)
+    assert shown == {**ring_as_dict(LOOP), "reviews": []}
+    assert shown["first_at"] == "2025-02-01T09:30:00+00:00"
+    code, output = timebank("rings", "show", "loop-1", "--store", ring_store)
+    assert "3.5 hours per member-day" in output
+
+
+def test_review_records_the_decision_by_the_user(ring_store: Path) -> None:
+    code, output = review(ring_store, "loop-1", "dismissed", "neighbours, long-standing")
+    assert code == 0, output
+    assert output.startswith("loop-1: dismissed by bo at ")
+    code, _ = review(ring_store, "loop-1", "open", "second look", "--reviewer", "王芳")
+    assert code == 0
+    with SqliteStore(ring_store) as store:
+        trail = store.ring_reviews("loop-1")
+        ring = store.ring("loop-1")
+    assert [(r.status, r.reviewer, r.note) for r in trail] == [
+        ("dismissed", "bo", "neighbours, long-standing"),
+        ("open", "王芳", "second look"),
+    ]
+    assert ring is not None
+    assert ring.status == "open"
+
+
+def test_unknown_rings_and_bad_reviews_exit_2_with_a_message(ring_store: Path) -> None:
+    code, output = timebank("rings", "show", "loop-404", "--store", ring_store)
+    assert (code, "no fraud ring 'loop-404'" in output) == (2, True)
+    code, output = review(ring_store, "loop-404", "confirmed", "n")
+    assert (code, "no fraud ring 'loop-404'" in output) == (2, True)
+    code, output = review(ring_store, "loop-1", "closed", "n")
+    assert code == 2
+    assert "'closed' is not one of" in output
+    code, output = review(ring_store, "loop-1", "confirmed", "x" * 2001)
+    assert code == 2
+    assert "note is 2,001 characters; at most 2,000 are kept" in output
+    code, output = timebank("rings", "review", "loop-1", "--store", ring_store, "--status", "open")
+    assert code == 2
+    assert "--note" in output
+    with SqliteStore(ring_store) as store:
+        assert store.ring_reviews("loop-1") == []
