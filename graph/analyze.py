@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from graph.metrics import fanout, growth, tiers, trust
+from graph.metrics import fanout, growth, rings, tiers, trust
 from graph.metrics.growth import Ledger
 from graph.metrics.tiers import Policy
-from graph.model import Snapshot
+from graph.model import RING_STATUSES, Ring, RingReview, Snapshot
 from graph.policy import load_policy
-from graph.store.base import COUNTED_TABLES, GraphStore
+from graph.rings import reconcile, ring_as_dict
+from graph.store.base import COUNTED_TABLES, GraphStore, rings_in_order
 
 __all__ = [
     "RESULT_FILES",
@@ -35,15 +37,19 @@ __all__ = [
     "tier_measures",
 ]
 
-#: The files ``timebank analyze`` writes besides ``summary.json``, in the order they are made.
+#: The tables ``timebank analyze`` writes besides ``rings.json`` and ``summary.json``, in the
+#: order they are made.
 RESULT_FILES = (
     "trust.csv",
     "fanout.csv",
     "pyramid.csv",
+    "risk.csv",
     "tiers.csv",
     "growth.csv",
     "cohorts.csv",
 )
+#: The review queue: flagged fraud rings with their evidence and review status.
+RINGS_FILE = "rings.json"
 
 
 @dataclass
@@ -52,6 +58,10 @@ class Analysis:
 
     tables: dict[str, pd.DataFrame]
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Flagged fraud rings with their stable ids and review status, and the audit entries this
+    #: run adds (reopened rings): what the store should hold after the run.
+    rings: list[Ring] = field(default_factory=list)
+    reviews: list[RingReview] = field(default_factory=list)
 
     def step(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """Run one analytic, keep its table as ``<name>.csv`` and its time as ``name``."""
@@ -71,23 +81,52 @@ class AnalysisRun:
 
 
 def run_analytics(
-    snapshot: Snapshot, *, policy: Policy | None = None, ledger: Ledger = "minting"
+    snapshot: Snapshot,
+    *,
+    policy: Policy | None = None,
+    ledger: Ledger = "minting",
+    stored_rings: Sequence[Ring] = (),
+    now: datetime | None = None,
 ) -> Analysis:
-    """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, tiers, growth.
+    """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, fraud rings, tiers,
+    growth.
 
-    Tiers read trust and fan-out, so the steps run in that order. ``policy`` is the tier policy
-    (default: the shipped one, :func:`graph.policy.load_policy`); ``ledger`` says whether
-    recipients pay for help (``"classic"``) or credits are minted (``"minting"``), see
+    Each step reads the ones before: trust discredits the members of rings reviewers
+    confirmed (``stored_rings``), ring scores read trust, tiers read trust, fan-out and the open
+    or confirmed rings. Detected rings are reconciled with ``stored_rings`` (stable ids, review
+    decisions kept; ``now`` dates any reopening, default the current time). ``policy`` is the
+    tier policy (default: the shipped one, :func:`graph.policy.load_policy`); ``ledger`` says
+    whether recipients pay for help (``"classic"``) or credits are minted (``"minting"``), see
     :func:`graph.metrics.growth.growth`.
     """
     policy = policy or load_policy()
     analysis = Analysis({})
-    trust_table = analysis.step("trust", lambda: trust.trust_scores(snapshot))
+    confirmed = {m for ring in stored_rings if ring.status == "confirmed" for m in ring.members}
+    trust_table = analysis.step(
+        "trust", lambda: trust.trust_scores(snapshot, discredited=confirmed)
+    )
     fanout_table = analysis.step("fanout", lambda: fanout.fanout(snapshot))
     analysis.step("pyramid", lambda: fanout.pyramid(snapshot, fanout_table))
+    started = time.perf_counter()
+    percentile = trust_table.set_index("member_id")["trust_percentile"]
+    candidates = rings.detect_rings(snapshot, trust_percentile=percentile)
+    detected = rings.as_rings(candidates[candidates["score"] >= rings.FLAG_SCORE])
+    analysis.rings, analysis.reviews = reconcile(
+        detected, stored_rings, now=now or datetime.now(UTC)
+    )
+    # Flagged rings go by the ids the review queue knows them by (reconcile keeps the order).
+    stable = {
+        ring.ring_id: kept.ring_id for ring, kept in zip(detected, analysis.rings, strict=False)
+    }
+    candidates["ring_id"] = candidates["ring_id"].replace(stable)
+    analysis.seconds["rings"] = time.perf_counter() - started
+    analysis.step("risk", lambda: rings.risk_table(snapshot, candidates))
+    held = {m for ring in analysis.rings if ring.status != "dismissed" for m in ring.members}
     analysis.step(
         "tiers",
-        lambda: tiers.tiers(snapshot, policy=policy, trust=trust_table, fanout=fanout_table),
+        lambda: tiers.tiers(
+            snapshot, policy=policy, trust=trust_table, fanout=fanout_table, ring_members=held
+        ),
     )
     analysis.step("growth", lambda: growth.growth(snapshot, ledger=ledger))
     analysis.step("cohorts", lambda: growth.cohorts(snapshot))
@@ -107,38 +146,45 @@ def analyze(
 ) -> AnalysisRun:
     """Snapshot ``store`` (at ``as_of``), run the analytics and write them into ``out_dir``.
 
-    Writes :data:`RESULT_FILES` and ``summary.json`` (counts, as_of, seconds per step, plus
-    ``extra_summary``). ``seconds`` carries timings of steps done before (e.g. ingest). With
-    ``write_back`` and no ``as_of``, each member's trust score, rank and tier are also stored on
-    the member in ``store`` (queryable in Cypher or SQL); results for a past ``as_of`` are not,
-    since they do not describe the members as they are.
+    Writes :data:`RESULT_FILES`, :data:`RINGS_FILE` (``{"rings": [...]}``, most suspicious
+    first) and ``summary.json`` (counts, as_of, seconds per step, plus ``extra_summary``).
+    ``seconds`` carries timings of steps done before (e.g. ingest). With ``write_back`` and no
+    ``as_of``, each member's trust score, rank, tier and fraud risk are also stored on the
+    member in ``store`` (queryable in Cypher or SQL), and the flagged rings join the store's
+    review queue with their audit entries; results for a past ``as_of`` are not stored, since
+    they do not describe the network as it is.
     """
     steps = dict(seconds or {})
     started = time.perf_counter()
     snapshot = store.snapshot(as_of=as_of)
+    stored_rings = store.rings()
     steps["snapshot"] = time.perf_counter() - started
-    analysis = run_analytics(snapshot, policy=policy, ledger=ledger)
+    analysis = run_analytics(snapshot, policy=policy, ledger=ledger, stored_rings=stored_rings)
     steps.update(analysis.seconds)
     written_back = 0
     if write_back and as_of is None:
         started = time.perf_counter()
         written_back = store.write_member_results(_member_results(analysis))
+        store.save_rings(analysis.rings, analysis.reviews)
         steps["write_back"] = time.perf_counter() - started
 
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in analysis.tables.items():
         write_csv(table, out_dir / name)
+    queue = {"rings": [ring_as_dict(ring) for ring in rings_in_order(analysis.rings)]}
+    (out_dir / RINGS_FILE).write_text(json.dumps(queue, indent=1, ensure_ascii=False) + "\n")
     steps["write"] = time.perf_counter() - started
     summary = {
         "store": store.location,
         "as_of": None if snapshot.as_of is None else snapshot.as_of.isoformat(),
         "counts": {table: len(getattr(snapshot, table)) for table in COUNTED_TABLES},
-        "files": list(analysis.tables),
+        "files": [*analysis.tables, RINGS_FILE],
         "member_results_stored": written_back,
-        # Tier rules may require "no open fraud ring"; without ring data that check passes for
-        # everyone, and the summary says so rather than letting tiers.csv look checked.
-        "fraud_rings_checked": False,
+        "rings": {
+            status: sum(ring.status == status for ring in analysis.rings)
+            for status in RING_STATUSES
+        },
         "seconds": {step: round(value, 4) for step, value in steps.items()},
         **(extra_summary or {}),
     }
@@ -167,7 +213,8 @@ def _member_results(analysis: Analysis) -> pd.DataFrame:
     """The per-member results a store keeps (``MEMBER_RESULTS``) that this run computed."""
     scores = analysis.tables["trust.csv"][["member_id", "trust_score", "trust_rank"]]
     tier = analysis.tables["tiers.csv"]["tier"].astype(str)
-    return scores.assign(tier=tier.to_numpy())
+    risk = analysis.tables["risk.csv"]["fraud_risk"]
+    return scores.assign(tier=tier.to_numpy(), fraud_risk=risk.to_numpy())
 
 
 def tier_measures(snapshot: Snapshot) -> pd.DataFrame:

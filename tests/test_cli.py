@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from graph.analyze import RESULT_FILES
 from graph.cli import app
 from graph.metrics.tiers import TIERS
 from graph.policy import default_policy_text
@@ -93,10 +94,12 @@ def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Pat
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["counts"] == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
     assert set(summary["seconds"]) >= {"ingest", "snapshot", "trust", "tiers", "growth", "write"}
-    files = ["trust.csv", "fanout.csv", "pyramid.csv", "tiers.csv", "growth.csv", "cohorts.csv"]
-    assert summary["files"] == files
+    files = list(RESULT_FILES)
+    assert "risk.csv" in files
+    assert summary["files"] == [*files, "rings.json"]
     assert summary["member_results_stored"] == 0  # a folder is analysed in a scratch store
-    assert summary["fraud_rings_checked"] is False
+    assert summary["rings"] == {"open": 0, "confirmed": 0, "dismissed": 0}
+    assert json.loads((tmp_path / "a" / "rings.json").read_text()) == {"rings": []}
     growth_from_folder = pd.read_csv(tmp_path / "a" / "growth.csv")
 
     store = tmp_path / "tb.db"

@@ -32,7 +32,8 @@ def test_parity_with_the_embedded_store(seed: int, neo4j_store: Neo4jStore, tmp_
         embedded_run = analyze(embedded, tmp_path / "embedded")
         neo4j_run = analyze(neo4j_store, tmp_path / "neo4j")
     assert embedded_run.summary["counts"] == neo4j_run.summary["counts"]
-    for name in embedded_run.tables:
+    assert embedded_run.summary["rings"] == neo4j_run.summary["rings"]
+    for name in [*embedded_run.tables, "rings.json"]:
         assert (tmp_path / "embedded" / name).read_bytes() == (
             tmp_path / "neo4j" / name
         ).read_bytes()

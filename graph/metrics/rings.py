@@ -37,28 +37,29 @@ For a candidate's members and sessions (its *evidence*):
 ``score = 1 − Π (1 − wᵢ·sᵢ)`` over the signals ``sᵢ ∈ [0, 1]`` with weights ``wᵢ`` — any one
 strong signal raises the score, several together raise it further — times ``0.5 + 0.5·inside``
 so that a group whose members mostly trade with others cannot score high. Physically impossible
-claims score at least :data:`IMPOSSIBLE_SCORE`. Rings scoring at least ``flag_score`` (0.5)
-are *flagged*: the review queue.
+claims score at least :data:`IMPOSSIBLE_SCORE`. Rings scoring at least :data:`FLAG_SCORE`
+(0.5) are *flagged*: the review queue.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from graph.metrics.insular import _seconds
-from graph.model import RingKind, Snapshot
+from graph.model import Ring, RingKind, Snapshot
+from graph.rings import ring_id_for
 
 __all__ = [
+    "FLAG_SCORE",
     "RING_COLUMNS",
     "RISK_COLUMNS",
+    "as_rings",
     "detect_rings",
-    "ring_id_for",
     "risk_table",
 ]
 
@@ -83,6 +84,8 @@ RING_COLUMNS = [
 
 #: Share of a helper's sessions that must overlap others for the overlaps to count as claims.
 OVERLAP_SHARE = 0.2
+#: Rings scoring at least this are flagged: the review queue.
+FLAG_SCORE = 0.5
 #: The least score of a ring whose claims cannot physically be true.
 IMPOSSIBLE_SCORE = 0.9
 _DAY = 86_400
@@ -95,12 +98,6 @@ _WEIGHTS = {
     "inside_ratings": 0.3,
     "low_trust": 0.4,
 }
-
-
-def ring_id_for(kind: str, members: Iterable[str]) -> str:
-    """A content id for a newly found ring: its kind and a digest of its sorted members."""
-    digest = hashlib.sha1("\x1f".join(sorted(members)).encode(), usedforsecurity=False)
-    return f"{kind}-{digest.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -263,7 +260,7 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
 
 def _run_starts(ordered: IntArray) -> IntArray:
     """Where each run of equal values of a sorted array starts."""
-    return np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return np.flatnonzero(np.concatenate([[len(ordered) > 0], ordered[1:] != ordered[:-1]]))
 
 
 def _sessions_along(
@@ -600,3 +597,22 @@ def risk_table(snapshot: Snapshot, rings: pd.DataFrame) -> pd.DataFrame:
         table.loc[position, "ring_id"] = strongest["ring_id"].to_numpy()
         table.loc[position, "ring_kind"] = strongest["kind"].to_numpy()
     return table[RISK_COLUMNS]
+
+
+def as_rings(table: pd.DataFrame) -> list[Ring]:
+    """The rows of a :func:`detect_rings` table as :class:`~graph.model.Ring` records (open)."""
+    return [
+        Ring(
+            ring_id=str(row["ring_id"]),
+            kind=row["kind"],
+            members=tuple(row["members"]),
+            session_ids=tuple(row["session_ids"]),
+            score=float(row["score"]),
+            reasons=tuple(row["reasons"]),
+            first_at=pd.Timestamp(row["first_at"]).to_pydatetime().replace(tzinfo=UTC),
+            last_at=pd.Timestamp(row["last_at"]).to_pydatetime().replace(tzinfo=UTC),
+            hours=float(row["hours"]),
+            credits=float(row["credits"]),
+        )
+        for row in table.to_dict("records")
+    ]
