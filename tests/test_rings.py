@@ -3,6 +3,7 @@ generated networks with planted fraud, and the per-member risk table."""
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +11,13 @@ from scipy.stats import rankdata
 
 from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
-from graph.metrics.rings import RING_COLUMNS, RISK_COLUMNS, detect_rings, risk_table
+from graph.metrics.rings import (
+    RING_COLUMNS,
+    RISK_COLUMNS,
+    bounded_cycles,
+    detect_rings,
+    risk_table,
+)
 from graph.metrics.trust import trust_scores
 from graph.store import SqliteStore
 from tests.conftest import SessionRow, snapshot_of
@@ -211,3 +218,21 @@ def test_planted_fraud_is_found_and_honest_circles_are_not(params: GeneratorPara
     )
     assert auc >= 0.95
     assert np.isin(rings["kind"], ["loop", "pair", "sybil_farm", "implausible", "dense"]).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bounded_cycles_are_networkx_simple_cycles(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    nodes = int(rng.integers(5, 40))
+    edges = np.unique(rng.integers(0, nodes, (int(rng.integers(5, 160)), 2)), axis=0)
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    found = bounded_cycles(edges[:, 0], edges[:, 1], 5)
+    ours = sorted(tuple(map(int, row)) for rows in found.values() for row in rows)
+    graph = nx.DiGraph(edges.tolist())
+    expected = sorted(
+        tuple(cycle[cycle.index(min(cycle)) :] + cycle[: cycle.index(min(cycle))])
+        for cycle in nx.simple_cycles(graph, length_bound=5)
+        if len(cycle) >= 3
+    )
+    assert ours == expected
+    assert all(rows.shape[1] == length for length, rows in found.items())

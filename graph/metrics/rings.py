@@ -59,6 +59,7 @@ __all__ = [
     "RING_COLUMNS",
     "RISK_COLUMNS",
     "as_rings",
+    "bounded_cycles",
     "detect_rings",
     "risk_table",
 ]
@@ -186,12 +187,9 @@ def _pair_candidates(help_: _Help, *, window_days: float, min_hours: float) -> l
 
 
 def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list[_Candidate]:
-    """Directed cycles of 3..max_loop members inside one window, by path extension.
-
-    A cycle is listed once per window, from its smallest member (the others must be larger),
-    so rotations are not repeated; a path may not revisit a member. The evidence is the
-    cycle's sessions in every window where the whole cycle traded.
-    """
+    """Directed cycles of 3..max_loop members inside one window (:func:`bounded_cycles` over
+    (window, member) nodes), with their evidence: the cycle's sessions in every window where
+    the whole cycle traded."""
     n = len(help_.joined)
     # Per cycle length: the cycles found (member rows) and, per cycle, its sessions.
     cycles: dict[int, list[IntArray]] = {}
@@ -205,38 +203,12 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
         edge_keys = sorted_keys[_run_starts(sorted_keys)]
         tails = edge_keys // n
         heads = (edge_keys // (n * n)) * n + edge_keys % n
-        starts = _run_starts(tails)
-        nodes = tails[starts]
-        ends = np.append(starts[1:], len(tails))
-        # Paths: one row per path, one column per node on it, starting at each edge u → v
-        # with u < v (u is the path's smallest member).
-        up = tails < heads
-        paths = np.stack([tails[up], heads[up]], axis=1)
-        for length in range(2, max_loop + 1):
-            last = paths[:, -1]
-            at = np.searchsorted(nodes, last)
-            has = (at < len(nodes)) & (nodes[np.minimum(at, len(nodes) - 1)] == last)
-            paths, at = paths[has], at[has]
-            counts = ends[at] - starts[at]
-            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            step = np.repeat(paths, counts, axis=0)
-            following = heads[np.repeat(starts[at], counts) + offsets]
-            first = step[:, 0]
-            if length >= 3:
-                closed = step[following == first]
-                rows, owner = _sessions_along(closed, n, sorted_keys, by_key)
-                base = sum(len(c) for c in cycles.get(length, []))
-                cycles.setdefault(length, []).append(closed % n)
-                sessions.setdefault(length, []).append(rows)
-                owners.setdefault(length, []).append(owner + base)
-            if length == max_loop:
-                break
-            fresh = following > first
-            for column in range(1, step.shape[1]):
-                fresh &= following != step[:, column]
-            paths = np.column_stack([step[fresh], following[fresh]])
-            if not len(paths):
-                break
+        for length, closed in bounded_cycles(tails, heads, max_loop).items():
+            rows, owner = _sessions_along(closed, n, sorted_keys, by_key)
+            base = sum(len(c) for c in cycles.get(length, []))
+            cycles.setdefault(length, []).append(closed % n)
+            sessions.setdefault(length, []).append(rows)
+            owners.setdefault(length, []).append(owner + base)
     candidates = []
     for length, found in cycles.items():
         members, cycle_of = np.unique(np.concatenate(found), axis=0, return_inverse=True)
@@ -256,6 +228,44 @@ def _loop_candidates(help_: _Help, *, window_days: float, max_loop: int) -> list
             evidence = pairs[bounds[number] : bounds[number + 1], 1]
             candidates.append(_Candidate("loop", tuple(int(m) for m in row), evidence))
     return candidates
+
+
+def bounded_cycles(tails: IntArray, heads: IntArray, max_length: int) -> dict[int, IntArray]:
+    """Directed simple cycles of 3 to ``max_length`` nodes, by vectorised path extension.
+
+    ``tails[i] → heads[i]`` are the edges, sorted by tail and without repeats. Returns, per
+    length, one row per cycle listing its nodes in order from its smallest one: each cycle
+    once, never a rotation of another. Paths start at every edge ``u → v`` with ``u < v`` and
+    grow one edge at a time through nodes larger than ``u`` that are not on the path yet; the
+    length bound keeps the work bounded on any graph.
+    """
+    starts = _run_starts(tails)
+    nodes = tails[starts]
+    ends = np.append(starts[1:], len(tails))
+    up = tails < heads
+    paths = np.stack([tails[up], heads[up]], axis=1)
+    found: dict[int, IntArray] = {}
+    for length in range(2, max_length + 1):
+        last = paths[:, -1]
+        at = np.searchsorted(nodes, last)
+        has = (at < len(nodes)) & (nodes[np.minimum(at, max(len(nodes) - 1, 0))] == last)
+        paths, at = paths[has], at[has]
+        counts = ends[at] - starts[at]
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        step = np.repeat(paths, counts, axis=0)
+        following = heads[np.repeat(starts[at], counts) + offsets]
+        first = step[:, 0]
+        if length >= 3:
+            found[length] = step[following == first]
+        if length == max_length:
+            break
+        fresh = following > first
+        for column in range(1, step.shape[1]):
+            fresh &= following != step[:, column]
+        paths = np.column_stack([step[fresh], following[fresh]])
+        if not len(paths):
+            break
+    return found
 
 
 def _run_starts(ordered: IntArray) -> IntArray:
