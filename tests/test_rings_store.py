@@ -81,7 +81,7 @@ def test_rings_come_back_as_saved_most_suspicious_first(stocked: GraphStore) -> 
     assert stocked.ring_reviews("loop-1") == []
 
 
-def test_saving_again_replaces_a_rings_evidence_and_status(stocked: GraphStore) -> None:
+def test_saving_again_replaces_a_rings_evidence_but_not_its_decision(stocked: GraphStore) -> None:
     stocked.save_rings([LOOP, PAIR])
     grown = replace(
         LOOP,
@@ -92,11 +92,17 @@ def test_saving_again_replaces_a_rings_evidence_and_status(stocked: GraphStore) 
         last_at=T0 + timedelta(days=60),
         hours=9.5,
         credits=9.0,
-        status="confirmed",
     )
-    stocked.save_rings([grown])
-    assert stocked.rings() == [PAIR, grown]
-    assert stocked.rings(status="open") == []
+    # An analysis that read the rings before a reviewer confirmed one saves it as it saw it:
+    # the evidence is new, the reviewer's decision stays.
+    stocked.review_ring("pair-1", "dismissed", reviewer="rev", note="neighbours", at=T0)
+    stocked.save_rings([replace(grown, status="confirmed"), PAIR])
+    assert stocked.rings() == [replace(PAIR, status="dismissed"), grown]
+    # A status changes with an audit entry saved beside the ring.
+    reopen = RingReview("pair-1", "open", "system", "grew by 1 member since dismissed: m1", T0)
+    stocked.save_rings([PAIR], [reopen])
+    assert stocked.ring("pair-1") == replace(PAIR, status="open")
+    assert [entry.status for entry in stocked.ring_reviews("pair-1")] == ["dismissed", "open"]
 
 
 def test_saving_the_same_rings_and_reviews_again_changes_nothing(stocked: GraphStore) -> None:

@@ -187,8 +187,8 @@ _UNSTORED: dict[str, LiteralString] = {
 _SAVE_RINGS: LiteralString = """
     UNWIND $rings AS ring
     MERGE (r:Ring {ring_id: ring.ring_id})
-    SET r += ring {.kind, .score, .reasons, .session_ids, .first_at, .last_at, .hours, .credits,
-                   .status}
+    ON CREATE SET r.status = ring.status
+    SET r += ring {.kind, .score, .reasons, .session_ids, .first_at, .last_at, .hours, .credits}
     WITH r, ring
     CALL (r, ring) {
         MATCH (old:Member)-[x:IN_RING]->(r) WHERE NOT old.member_id IN ring.members
@@ -202,17 +202,18 @@ _SAVE_RINGS: LiteralString = """
     }
 """
 #: Append one audit entry ($ring_id, $status, $reviewer, $note, $reviewed_at) unless the ring has
-#: an equal one, and give the ring $new_status unless it is null. Setting the status first locks
-#: the ring, so concurrent reviews number their entries one after the other.
+#: an equal one, and give the ring that entry's status. Writing the ring first locks it, so
+#: concurrent reviews number their entries one after the other.
 _APPEND_REVIEW: LiteralString = """
     MATCH (r:Ring {ring_id: $ring_id})
-    SET r.status = coalesce($new_status, r.status)
+    SET r.status = r.status
     WITH r
     OPTIONAL MATCH (r)-[:REVIEWED]->(entry:RingReview)
     WITH r, count(entry) AS seq,
          count(CASE WHEN entry.status = $status AND entry.reviewer = $reviewer
                     AND entry.note = $note AND entry.reviewed_at = $reviewed_at THEN 1 END) AS same
     FOREACH (_ IN CASE WHEN same = 0 THEN [1] ELSE [] END |
+        SET r.status = $status
         CREATE (r)-[:REVIEWED]->(:RingReview {seq: seq, status: $status, reviewer: $reviewer,
                                               note: $note, reviewed_at: $reviewed_at}))
     RETURN count(r) AS rings
@@ -429,12 +430,10 @@ class Neo4jStore:
     ) -> None:
         tx.run(_SAVE_RINGS, rings=records).consume()
         for entry in entries:
-            self._append_review(tx, entry, new_status=None)
+            self._append_review(tx, entry)
 
-    def _append_review(
-        self, tx: ManagedTransaction, entry: dict[str, Any], *, new_status: RingStatus | None
-    ) -> None:
-        found = tx.run(_APPEND_REVIEW, entry, new_status=new_status).single(strict=True)
+    def _append_review(self, tx: ManagedTransaction, entry: dict[str, Any]) -> None:
+        found = tx.run(_APPEND_REVIEW, entry).single(strict=True)
         if not found["rings"]:
             raise RingNotFoundError(entry["ring_id"], location=self._uri)
 
@@ -449,7 +448,7 @@ class Neo4jStore:
     ) -> RingReview:
         entry = ring_review(ring_id, status, reviewer=reviewer, note=note, at=at)
         with self._errors(), self._driver.session(database=self._database) as session:
-            session.execute_write(self._append_review, review_record(entry), new_status=status)
+            session.execute_write(self._append_review, review_record(entry))
         return entry
 
     def rings(self, *, status: RingStatus | None = None) -> list[Ring]:

@@ -342,7 +342,11 @@ class SqliteStore:
     def save_rings(self, rings: Sequence[Ring], reviews: Sequence[RingReview] = ()) -> None:
         records = [ring_record(ring) for ring in rings]
         entries = checked_reviews(reviews)
-        updates = ", ".join(f"{column} = excluded.{column}" for column in _RING_COLUMNS)
+        # A stored ring's status changes only with a new audit entry (below, or a review), so a
+        # decision taken while an analysis ran is not undone when the analysis saves.
+        updates = ", ".join(
+            f"{column} = excluded.{column}" for column in _RING_COLUMNS if column != "status"
+        )
         upsert = (
             f"INSERT INTO rings (ring_id, {', '.join(_RING_COLUMNS)}) "
             f"VALUES (:ring_id, {', '.join(f':{column}' for column in _RING_COLUMNS)}) "
@@ -387,8 +391,9 @@ class SqliteStore:
         return key
 
     def _append_review(self, entry: RingReview) -> None:
-        """Add an audit entry after the ring's others, unless the ring has one equal to it."""
-        self._db.execute(
+        """Add an audit entry after the ring's others and give the ring its status, unless the
+        ring has an entry equal to it."""
+        added = self._db.execute(
             "INSERT INTO ring_reviews (ring, seq, status, reviewer, note, reviewed_at) "
             "SELECT :ring, (SELECT count(*) FROM ring_reviews WHERE ring = :ring), "
             ":status, :reviewer, :note, :reviewed_at "
@@ -396,7 +401,11 @@ class SqliteStore:
             "AND status = :status AND reviewer = :reviewer AND note = :note "
             "AND reviewed_at = :reviewed_at)",
             {**review_record(entry), "ring": self._ring_key(entry.ring_id)},
-        )
+        ).rowcount
+        if added:
+            self._db.execute(
+                "UPDATE rings SET status = ? WHERE ring_id = ?", (entry.status, entry.ring_id)
+            )
 
     def review_ring(
         self,
@@ -410,7 +419,6 @@ class SqliteStore:
         entry = ring_review(ring_id, status, reviewer=reviewer, note=note, at=at)
         with self._transaction():
             self._append_review(entry)
-            self._db.execute("UPDATE rings SET status = ? WHERE ring_id = ?", (status, ring_id))
         return entry
 
     def rings(self, *, status: RingStatus | None = None) -> list[Ring]:
