@@ -120,7 +120,12 @@ def run_analytics(
     }
     candidates["ring_id"] = candidates["ring_id"].replace(stable)
     analysis.seconds["rings"] = time.perf_counter() - started
-    analysis.step("risk", lambda: rings.risk_table(snapshot, candidates))
+    analysis.step(
+        "risk",
+        lambda: rings.risk_table(
+            snapshot, candidates, trust_score=trust_table.set_index("member_id")["trust_score"]
+        ),
+    )
     held = {m for ring in analysis.rings if ring.status != "dismissed" for m in ring.members}
     analysis.step(
         "tiers",

@@ -145,17 +145,24 @@ def test_a_recruiter_with_a_burst_of_referees_trading_among_themselves_is_a_farm
     assert ring["score"] >= 0.5
 
 
-def test_risk_is_the_strongest_ring_of_each_member() -> None:
+def test_risk_is_the_strongest_ring_of_each_member_with_its_doubted_trust() -> None:
     rows = _loop(["xu", "yan", "zed"], "2025-06-02", rounds=4)
     snapshot = snapshot_of({**OLD, **FRESH}, NEIGHBOURHOOD + rows)
     rings = detect_rings(snapshot)
-    risk = risk_table(snapshot, rings).set_index("member_id")
+    trust = pd.Series({"xu": 0.1, "yan": 0.5, "zed": 0.9, "wu": 0.25})
+    risk = risk_table(snapshot, rings, trust_score=trust).set_index("member_id")
     assert list(risk.reset_index().columns) == RISK_COLUMNS
     loop = _with(rings, "loop", "xu", "yan", "zed").iloc[0]
-    assert (risk.loc[["xu", "yan", "zed"], "fraud_risk"] == loop["score"]).all()
+    assert (risk.loc[["xu", "yan", "zed"], "ring_score"] == loop["score"]).all()
     assert (risk.loc[["xu", "yan", "zed"], "ring_id"] == loop["ring_id"]).all()
-    assert risk.loc["wu", "fraud_risk"] == 0.0
+    assert risk.loc["xu", "trust_doubt"] == pytest.approx(0.8)
+    assert risk.loc["xu", "fraud_risk"] == pytest.approx(1 - (1 - loop["score"]) * 0.2)
+    assert risk.loc["yan", "fraud_risk"] == risk.loc["zed", "fraud_risk"] == loop["score"]
+    # Outside any ring, only doubted trust makes a member risky; members without a trust
+    # score are taken as unknown.
     assert risk.loc["wu", "ring_id"] == ""
+    assert risk.loc["wu", "fraud_risk"] == pytest.approx(0.5)
+    assert risk.loc["gus", "fraud_risk"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -196,8 +203,8 @@ def test_planted_fraud_is_found_and_honest_circles_are_not(params: GeneratorPara
         now=pd.Timestamp("2026-07-01"),
     )
     snapshot = store.snapshot()
-    trust = trust_scores(snapshot).set_index("member_id")["trust_percentile"]
-    rings = detect_rings(snapshot, trust_percentile=trust)
+    trust_table = trust_scores(snapshot).set_index("member_id")
+    rings = detect_rings(snapshot, trust_percentile=trust_table["trust_percentile"])
     flagged_rings = rings[rings["score"] >= 0.5]
     flagged = {m for members in flagged_rings["members"] for m in members}
     planted = [g for g in data.truth if g.kind != "honest_circle"]
@@ -210,7 +217,7 @@ def test_planted_fraud_is_found_and_honest_circles_are_not(params: GeneratorPara
         members = set(group.members)
         best = max(len(members & set(r)) / len(members | set(r)) for r in flagged_rings["members"])
         assert best >= 0.5, group
-    risk = risk_table(snapshot, rings)
+    risk = risk_table(snapshot, rings, trust_score=trust_table["trust_score"])
     positive = risk["member_id"].isin(fraud).to_numpy()
     ranks = rankdata(risk["fraud_risk"].to_numpy())
     auc = (ranks[positive].sum() - positive.sum() * (positive.sum() + 1) / 2) / (

@@ -68,7 +68,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 #: Columns of :func:`risk_table`'s result, in order.
-RISK_COLUMNS = ["member_id", "fraud_risk", "ring_id", "ring_kind"]
+RISK_COLUMNS = ["member_id", "fraud_risk", "ring_score", "trust_doubt", "ring_id", "ring_kind"]
 #: Columns of :func:`detect_rings`'s table, in order (one row per ring).
 RING_COLUMNS = [
     "ring_id",
@@ -85,6 +85,8 @@ RING_COLUMNS = [
 
 #: Share of a helper's sessions that must overlap others for the overlaps to count as claims.
 OVERLAP_SHARE = 0.2
+#: The trust score of a member nothing is known about (:mod:`graph.metrics.trust`'s prior).
+_UNKNOWN_TRUST = 0.5
 #: Rings scoring at least this are flagged: the review queue.
 FLAG_SCORE = 0.5
 #: The least score of a ring whose claims cannot physically be true.
@@ -592,21 +594,47 @@ def detect_rings(
     return pd.DataFrame(rows, columns=RING_COLUMNS)
 
 
-def risk_table(snapshot: Snapshot, rings: pd.DataFrame) -> pd.DataFrame:
-    """Per member: ``fraud_risk`` in [0, 1], the score of the strongest ring it is in (0 when
-    none), with that ring's ``ring_id`` and ``ring_kind`` (empty when none): ``risk.csv``."""
+def risk_table(
+    snapshot: Snapshot, rings: pd.DataFrame, *, trust_score: pd.Series | None = None
+) -> pd.DataFrame:
+    """Per member, ``risk.csv``: columns :data:`RISK_COLUMNS`.
+
+    ``ring_score`` is the score of the strongest ring the member is in (0 when none), with that
+    ring's ``ring_id`` and ``ring_kind`` (empty when none). ``trust_doubt`` is how far the
+    member's trust score (``trust_score``, by ``member_id``; e.g. ``trust.csv``'s) falls below
+    the 0.5 of a member nothing is known about, in [0, 1]: evidence against the member from
+    complaints and insular help. ``fraud_risk = 1 − (1 − ring_score)·(1 − trust_doubt)`` in
+    [0, 1]: either alone can make a member risky, and both together more so.
+    """
     members = snapshot.members["member_id"].reset_index(drop=True)
-    table = pd.DataFrame({"member_id": members, "fraud_risk": 0.0, "ring_id": "", "ring_kind": ""})
+    n = len(members)
+    ring_score = np.zeros(n)
+    ring_id = np.full(n, "", dtype=object)
+    ring_kind = np.full(n, "", dtype=object)
     if len(rings):
         listed = rings[["ring_id", "kind", "members", "score"]].explode("members")
         strongest = listed.sort_values(
             ["score", "ring_id"], ascending=[False, True], kind="stable"
         ).drop_duplicates("members")
         position = pd.Index(members).get_indexer(strongest["members"])
-        table.loc[position, "fraud_risk"] = strongest["score"].to_numpy()
-        table.loc[position, "ring_id"] = strongest["ring_id"].to_numpy()
-        table.loc[position, "ring_kind"] = strongest["kind"].to_numpy()
-    return table[RISK_COLUMNS]
+        ring_score[position] = strongest["score"].to_numpy(dtype=np.float64)
+        ring_id[position] = strongest["ring_id"].to_numpy()
+        ring_kind[position] = strongest["kind"].to_numpy()
+    doubt = np.zeros(n)
+    if trust_score is not None:
+        score = trust_score.reindex(members).fillna(_UNKNOWN_TRUST).to_numpy(dtype=np.float64)
+        doubt = np.clip((_UNKNOWN_TRUST - score) / _UNKNOWN_TRUST, 0.0, 1.0)
+    return pd.DataFrame(
+        {
+            "member_id": members,
+            "fraud_risk": 1.0 - (1.0 - ring_score) * (1.0 - doubt),
+            "ring_score": ring_score,
+            "trust_doubt": doubt,
+            "ring_id": pd.Series(ring_id, dtype="str"),
+            "ring_kind": pd.Series(ring_kind, dtype="str"),
+        },
+        columns=RISK_COLUMNS,
+    )
 
 
 def as_rings(table: pd.DataFrame) -> list[Ring]:
