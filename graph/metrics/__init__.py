@@ -4,6 +4,6 @@ One module per analytic, each importable on its own (``from graph.metrics import
 Nothing here reads files, stores or settings: parameters arrive as keyword arguments.
 """
 
-from graph.metrics import centrality, fanout, growth, insular, tiers, trust
+from graph.metrics import centrality, dense, fanout, growth, insular, rings, tiers, trust
 
-__all__ = ["centrality", "fanout", "growth", "insular", "tiers", "trust"]
+__all__ = ["centrality", "dense", "fanout", "growth", "insular", "rings", "tiers", "trust"]

@@ -18,8 +18,11 @@ Detectors
     A recruiter with at least ``min_farm_referees`` referees who joined within two days of one
     another and trade mainly (``farm_share`` of their hours) with him or with one another.
 ``implausible``
-    A helper who logged more than 24 hours in a day, or sessions that overlap in time with
-    different recipients.
+    A helper who logged more than 24 hours in a day, or keeps claiming sessions that overlap in
+    time with different recipients.
+``dense``
+    Fraudar's camouflage-resistant dense blocks of help (:mod:`graph.metrics.dense`): groups
+    the patterns above miss.
 
 Signals and score
 -----------------
@@ -50,8 +53,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from graph.metrics.dense import dense_blocks
 from graph.metrics.insular import _seconds
-from graph.model import Ring, RingKind, Snapshot
+from graph.model import RING_KINDS, Ring, RingKind, Snapshot
 from graph.rings import ring_id_for
 
 __all__ = [
@@ -87,6 +91,8 @@ RING_COLUMNS = [
 OVERLAP_SHARE = 0.2
 #: The trust score of a member nothing is known about (:mod:`graph.metrics.trust`'s prior).
 _UNKNOWN_TRUST = 0.5
+#: Detectors from the most specific pattern to the most general.
+_SPECIFICITY = {kind: place for place, kind in enumerate(RING_KINDS)}
 #: Rings scoring at least this are flagged: the review queue.
 FLAG_SCORE = 0.5
 #: The least score of a ring whose claims cannot physically be true.
@@ -385,6 +391,20 @@ def _implausible_candidates(help_: _Help, *, min_overlaps: int) -> list[_Candida
     return candidates
 
 
+def _dense_candidates(snapshot: Snapshot, help_: _Help) -> list[_Candidate]:
+    """Fraudar's dense blocks (:func:`graph.metrics.dense.dense_blocks`), as candidates."""
+    blocks = dense_blocks(snapshot)
+    # Block sessions are snapshot rows; the help arrays hold the confirmed ones, in row order.
+    return [
+        _Candidate(
+            "dense",
+            tuple(int(m) for m in members),
+            np.searchsorted(help_.row, np.asarray(sessions, dtype=np.int64)),
+        )
+        for members, sessions in zip(blocks["members"], blocks["sessions"], strict=True)
+    ]
+
+
 @dataclass(frozen=True)
 class _Signals:
     intensity: float
@@ -557,6 +577,7 @@ def detect_rings(
             snapshot, help_, min_referees=min_farm_referees, share=farm_share, burst_days=2
         ),
         *_implausible_candidates(help_, min_overlaps=min_overlaps),
+        *_dense_candidates(snapshot, help_),
     ]
     scored = []
     for candidate in candidates:
@@ -564,7 +585,20 @@ def detect_rings(
         score = _score(candidate.kind, signals)
         if score >= min_score and len(candidate.evidence):
             scored.append((score, candidate, signals))
-    scored.sort(key=lambda item: (-item[0], item[1].kind, item[1].members))
+    # A group several detectors found is reported by the most specific one (a loop rather than
+    # a dense block of the same members); otherwise the strongest rings come first.
+    specific: dict[frozenset[int], tuple[float, _Candidate, _Signals]] = {}
+    for item in scored:
+        group = frozenset(item[1].members)
+        if (
+            group not in specific
+            or _SPECIFICITY[item[1].kind] < _SPECIFICITY[specific[group][1].kind]
+        ):
+            specific[group] = item
+    scored = sorted(
+        specific.values(),
+        key=lambda item: (-item[0], _SPECIFICITY[item[1].kind], item[1].members),
+    )
     rows = []
     kept: list[frozenset[int]] = []
     session_ids = snapshot.sessions["session_id"].to_numpy(dtype=object)
