@@ -52,6 +52,7 @@ from datetime import UTC
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import sparse
 
 from graph.metrics.dense import dense_blocks
 from graph.metrics.insular import _seconds
@@ -171,23 +172,33 @@ def _windows(help_: _Help, window_days: float) -> list[IntArray]:
 def _pair_candidates(help_: _Help, *, window_days: float, min_hours: float) -> list[_Candidate]:
     n = len(help_.joined)
     found: dict[tuple[int, ...], set[int]] = {}
-    low = np.minimum(help_.helper, help_.recipient)
-    high = np.maximum(help_.helper, help_.recipient)
-    upward = help_.helper == low
-    for window in _windows(help_, window_days):
+    # Only members who ever helped each other both ways can swap hours: keep their sessions.
+    given = sparse.csr_array(
+        (np.ones(len(help_.helper)), (help_.helper, help_.recipient)), shape=(n, n)
+    )
+    both_ways = given.multiply(given.T).tocoo()
+    swapped = np.sort(both_ways.row.astype(np.int64) * n + both_ways.col)
+    keys = help_.helper * n + help_.recipient
+    at = np.minimum(np.searchsorted(swapped, keys), max(len(swapped) - 1, 0))
+    kept = np.flatnonzero(swapped[at] == keys) if len(swapped) else np.zeros(0, np.int64)
+    helper, recipient, hours = help_.helper[kept], help_.recipient[kept], help_.hours[kept]
+    low, high = np.minimum(helper, recipient), np.maximum(helper, recipient)
+    upward = helper == low
+    for grid in _windows(help_, window_days):
+        window = grid[kept]
         key = (window * n + low) * n + high
         frame = pd.DataFrame(
             {
                 "key": key,
-                "up": np.where(upward, help_.hours, 0.0),
-                "down": np.where(upward, 0.0, help_.hours),
+                "up": np.where(upward, hours, 0.0),
+                "down": np.where(upward, 0.0, hours),
             }
         )
         sums = frame.groupby("key", sort=False)[["up", "down"]].sum()
         hot = sums.index[(sums["up"] >= min_hours) & (sums["down"] >= min_hours)].to_numpy()
         for session in np.flatnonzero(np.isin(key, hot)):
             members = (int(low[session]), int(high[session]))
-            found.setdefault(members, set()).add(int(session))
+            found.setdefault(members, set()).add(int(kept[session]))
     return [
         _Candidate("pair", members, np.array(sorted(evidence), dtype=np.int64))
         for members, evidence in found.items()
@@ -363,7 +374,8 @@ def _farm_candidates(
 def _implausible_candidates(help_: _Help, *, min_overlaps: int) -> list[_Candidate]:
     """Helpers who claim more than 24 hours in a day, or keep claiming sessions that overlap
     in time with different recipients (one overlap is more likely a mistyped time)."""
-    order = np.lexsort((help_.started, help_.helper))
+    # Sessions come in time order, so by helper they come by helper, then time.
+    order = help_.by_helper
     helper, started = help_.helper[order], help_.started[order]
     ended = started + np.round(help_.hours[order] * 3600).astype(np.int64)
     recipient = help_.recipient[order]
@@ -380,14 +392,18 @@ def _implausible_candidates(help_: _Help, *, min_overlaps: int) -> list[_Candida
     flagged[1:] |= overlap
     flagged[:-1] |= overlap
     flagged &= habitual[helper]
+    # Hours per helper and day: each (helper, day) is one run of the helper-then-time order.
     day_key = helper * 100_000 + started // _DAY
-    day_hours = pd.Series(help_.hours[order]).groupby(day_key).transform("sum").to_numpy()
-    flagged |= day_hours > 24
+    runs = _run_starts(day_key)
+    day_hours = np.add.reduceat(help_.hours[order], runs) if len(runs) else np.zeros(0)
+    flagged |= np.repeat(day_hours, np.diff(np.append(runs, len(order)))) > 24
+    at = np.flatnonzero(flagged)
     candidates = []
-    for member in np.unique(helper[flagged]):
-        rows = order[flagged & (helper == member)]
-        partners = sorted(set(help_.recipient[rows].tolist()) - {int(member)})
-        candidates.append(_Candidate("implausible", (int(member), *partners), np.sort(rows)))
+    for run in np.split(at, _run_starts(helper[at])[1:]) if len(at) else []:
+        member = int(helper[run[0]])
+        rows = order[run]
+        partners = sorted(set(help_.recipient[rows].tolist()) - {member})
+        candidates.append(_Candidate("implausible", (member, *partners), np.sort(rows)))
     return candidates
 
 
