@@ -27,12 +27,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from bench.bench_trust import OTC
 from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
 from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest, read_snap
+from graph.metrics.evaluation import auc
 from graph.metrics.rings import (
     FLAG_SCORE,
     _Help,
@@ -57,12 +57,6 @@ def _risk(snapshot: Snapshot) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rings, risk_table(snapshot, rings, trust_score=trust["trust_score"])
 
 
-def _auc(risk: np.ndarray, positive: np.ndarray) -> float:
-    ranks = rankdata(risk)
-    p, q = positive.sum(), (~positive).sum()
-    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * q))
-
-
 def accuracy(members: int, seed: int) -> str:
     """Detection against the planted truth of one generated network, as one line."""
     data = generate(GeneratorParams(members=members, seed=seed))
@@ -84,11 +78,11 @@ def accuracy(members: int, seed: int) -> str:
         )
         for g in planted
     )
-    auc = _auc(risk["fraud_risk"].to_numpy(), risk["member_id"].isin(fraud).to_numpy())
+    risk_auc = auc(risk["fraud_risk"], risk["member_id"].isin(fraud))
     return (
         f"precision {len(flagged & fraud) / max(len(flagged), 1):.3f}, "
         f"recall {len(flagged & fraud) / len(fraud):.3f}, worst Jaccard {worst:.2f}, "
-        f"circle members flagged {len(flagged & circles)}, risk AUC {auc:.3f}"
+        f"circle members flagged {len(flagged & circles)}, risk AUC {risk_auc:.3f}"
     )
 
 
@@ -99,7 +93,7 @@ def otc_auc(path: Path = OTC) -> float:
     _, risk = _risk(store.snapshot())
     labels = pd.read_csv(path / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
     risk = risk.set_index("member_id").loc[labels["node"]]
-    return _auc(risk["fraud_risk"].to_numpy(), (labels["label"].str.strip() == "-1").to_numpy())
+    return auc(risk["fraud_risk"], labels["label"].str.strip() == "-1")
 
 
 def windowed_edges(help_: _Help) -> np.ndarray:

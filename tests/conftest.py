@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -117,9 +118,12 @@ def write_dataset(tmp_path: Path) -> WriteDataset:
     return write
 
 
-def ingest_generated(store: GraphStore, *, members: int, seed: int) -> GeneratedDataset:
-    """A generated network, ingested through validation into ``store`` (every row accepted)."""
-    data = generate(GeneratorParams(members=members, seed=seed))
+def ingest_generated(
+    store: GraphStore, *, members: int, seed: int, **settings: Any
+) -> GeneratedDataset:
+    """A generated network (further :class:`GeneratorParams` as ``settings``), ingested through
+    validation into ``store`` (every row accepted)."""
+    data = generate(GeneratorParams(members=members, seed=seed, **settings))
     tables = {name: getattr(data, name) for name in COUNTED_TABLES}
     report = ingest(tables, store, now=NOW)
     assert report.all_accepted, report.rejects.head()

@@ -3,14 +3,15 @@ generated networks with planted fraud, and the per-member risk table."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import rankdata
 
-from graph.generate import GeneratorParams, generate
-from graph.ingest import ingest
+from graph.generate import GeneratorParams
+from graph.metrics.evaluation import auc
 from graph.metrics.rings import (
     RING_COLUMNS,
     RISK_COLUMNS,
@@ -21,7 +22,7 @@ from graph.metrics.rings import (
 from graph.metrics.trust import trust_scores
 from graph.model import RING_KINDS
 from graph.store import SqliteStore
-from tests.conftest import SessionRow, snapshot_of
+from tests.conftest import SessionRow, ingest_generated, snapshot_of
 
 #: Established neighbours (joined years ago) and fresh accounts (joined days before 2025-06).
 OLD = dict.fromkeys(("ann", "bo", "cai", "dan", "eli", "fay", "gus"), "2022-01-01")
@@ -198,13 +199,8 @@ GENERATED = [
 
 @pytest.mark.parametrize("params", GENERATED, ids=lambda p: f"{p.members}-seed{p.seed}")
 def test_planted_fraud_is_found_and_honest_circles_are_not(params: GeneratorParams) -> None:
-    data = generate(params)
     store = SqliteStore(":memory:")
-    ingest(
-        {"members": data.members, "sessions": data.sessions, "referrals": data.referrals},
-        store,
-        now=pd.Timestamp("2026-07-01"),
-    )
+    data = ingest_generated(store, **asdict(params))
     snapshot = store.snapshot()
     trust_table = trust_scores(snapshot).set_index("member_id")
     rings = detect_rings(snapshot, trust_percentile=trust_table["trust_percentile"])
@@ -221,12 +217,7 @@ def test_planted_fraud_is_found_and_honest_circles_are_not(params: GeneratorPara
         best = max(len(members & set(r)) / len(members | set(r)) for r in flagged_rings["members"])
         assert best >= 0.5, group
     risk = risk_table(snapshot, rings, trust_score=trust_table["trust_score"])
-    positive = risk["member_id"].isin(fraud).to_numpy()
-    ranks = rankdata(risk["fraud_risk"].to_numpy())
-    auc = (ranks[positive].sum() - positive.sum() * (positive.sum() + 1) / 2) / (
-        positive.sum() * (~positive).sum()
-    )
-    assert auc >= 0.95
+    assert auc(risk["fraud_risk"], risk["member_id"].isin(fraud)) >= 0.95
     assert np.isin(rings["kind"], RING_KINDS).all()
 
 

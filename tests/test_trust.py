@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -11,11 +13,12 @@ from scipy.stats import rankdata
 from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest
 from graph.ingest.snap import read_snap
+from graph.metrics.evaluation import auc
 from graph.metrics.insular import insular_sessions
 from graph.metrics.trust import EXPLANATION_COLUMNS, TRUST_COLUMNS, trust_model, trust_scores
 from graph.model import Snapshot
 from graph.store import SqliteStore
-from tests.conftest import BITCOIN_OTC, snapshot_of
+from tests.conftest import BITCOIN_OTC, ingest_generated, snapshot_of
 
 Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
 
@@ -213,13 +216,6 @@ def test_scores_are_valid_on_generated_networks(seed: int) -> None:
     assert circle_pct.median() > 50
 
 
-def _auc(trust: np.ndarray, positive: np.ndarray) -> float:
-    """P(a positive member is less trusted than a negative one), ties counting half."""
-    ranks = rankdata(-trust)
-    p, q = positive.sum(), (~positive).sum()
-    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * q))
-
-
 def test_bitcoin_otc_fraud_auc() -> None:
     store = SqliteStore(":memory:")
     report = ingest(read_snap(BITCOIN_OTC / "network.csv"), store)
@@ -230,7 +226,7 @@ def test_bitcoin_otc_fraud_auc() -> None:
     table = trust_scores(store.snapshot()).set_index("member_id")
     score = table.loc[labels["node"], "trust_score"].to_numpy()
     fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
-    assert _auc(score, fraudulent) >= 0.95
+    assert auc(-score, fraudulent) >= 0.95
 
 
 #: Three accounts that joined within days of each other and cycle long sessions, rating 10/10;
@@ -316,19 +312,14 @@ PLANTED = [
 def test_planted_fraud_ranks_at_the_bottom_and_honest_circles_do_not(
     params: GeneratorParams,
 ) -> None:
-    data = generate(params)
     store = SqliteStore(":memory:")
-    ingest(
-        {"members": data.members, "sessions": data.sessions, "referrals": data.referrals},
-        store,
-        now=pd.Timestamp("2026-07-01"),
-    )
+    data = ingest_generated(store, **asdict(params))
     snapshot = store.snapshot()
     table = trust_scores(snapshot)
     fraud = {m for g in data.truth if g.kind != "honest_circle" for m in g.members}
     circles = {m for g in data.truth if g.kind == "honest_circle" for m in g.members}
     planted = table["member_id"].isin(fraud).to_numpy()
-    assert _auc(table["trust_score"].to_numpy(), planted) >= 0.95
+    assert auc(-table["trust_score"].to_numpy(), planted) >= 0.95
     circle_pct = table.loc[table["member_id"].isin(circles), "trust_percentile"]
     assert circle_pct.median() > 50
     # Their weekly help to one another is never taken for insular exchange.

@@ -4,6 +4,26 @@ One module per analytic, each importable on its own (``from graph.metrics import
 Nothing here reads files, stores or settings: parameters arrive as keyword arguments.
 """
 
-from graph.metrics import centrality, dense, fanout, growth, insular, rings, tiers, trust
+from graph.metrics import (
+    centrality,
+    dense,
+    evaluation,
+    fanout,
+    growth,
+    insular,
+    rings,
+    tiers,
+    trust,
+)
 
-__all__ = ["centrality", "dense", "fanout", "growth", "insular", "rings", "tiers", "trust"]
+__all__ = [
+    "centrality",
+    "dense",
+    "evaluation",
+    "fanout",
+    "growth",
+    "insular",
+    "rings",
+    "tiers",
+    "trust",
+]
