@@ -108,8 +108,8 @@ def run_analytics(
     fanout_table = analysis.step("fanout", lambda: fanout.fanout(snapshot))
     analysis.step("pyramid", lambda: fanout.pyramid(snapshot, fanout_table))
     started = time.perf_counter()
-    percentile = trust_table.set_index("member_id")["trust_percentile"]
-    candidates = rings.detect_rings(snapshot, trust_percentile=percentile)
+    trust_by_member = trust_table.set_index("member_id")
+    candidates = rings.detect_rings(snapshot, trust_percentile=trust_by_member["trust_percentile"])
     detected = rings.as_rings(candidates[candidates["score"] >= rings.FLAG_SCORE])
     analysis.rings, analysis.reviews = reconcile(
         detected, stored_rings, now=now or datetime.now(UTC)
@@ -122,9 +122,7 @@ def run_analytics(
     analysis.seconds["rings"] = time.perf_counter() - started
     analysis.step(
         "risk",
-        lambda: rings.risk_table(
-            snapshot, candidates, trust_score=trust_table.set_index("member_id")["trust_score"]
-        ),
+        lambda: rings.risk_table(snapshot, candidates, trust_score=trust_by_member["trust_score"]),
     )
     held = {m for ring in analysis.rings if ring.status != "dismissed" for m in ring.members}
     analysis.step(
