@@ -31,7 +31,9 @@ __all__ = [
     "RESULT_FILES",
     "Analysis",
     "AnalysisRun",
+    "StoreAnalysis",
     "analyze",
+    "analyze_store",
     "compare_tier_policies",
     "run_analytics",
     "tier_measures",
@@ -62,6 +64,9 @@ class Analysis:
     #: run adds (reopened rings): what the store should hold after the run.
     rings: list[Ring] = field(default_factory=list)
     reviews: list[RingReview] = field(default_factory=list)
+    #: The trust computation behind ``trust.csv``, kept for explanations
+    #: (:meth:`~graph.metrics.trust.TrustModel.explain`).
+    trust_model: trust.TrustModel | None = None
 
     def step(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """Run one analytic, keep its table as ``<name>.csv`` and its time as ``name``."""
@@ -102,9 +107,10 @@ def run_analytics(
     policy = policy or load_policy()
     analysis = Analysis({})
     confirmed = {m for ring in stored_rings if ring.status == "confirmed" for m in ring.members}
-    trust_table = analysis.step(
-        "trust", lambda: trust.trust_scores(snapshot, discredited=confirmed)
-    )
+    started = time.perf_counter()
+    analysis.trust_model = model = trust.trust_model(snapshot, discredited=confirmed)
+    analysis.tables["trust.csv"] = trust_table = model.scores()
+    analysis.seconds["trust"] = time.perf_counter() - started
     fanout_table = analysis.step("fanout", lambda: fanout.fanout(snapshot))
     analysis.step("pyramid", lambda: fanout.pyramid(snapshot, fanout_table))
     started = time.perf_counter()
@@ -136,28 +142,33 @@ def run_analytics(
     return analysis
 
 
-def analyze(
+@dataclass
+class StoreAnalysis:
+    """What :func:`analyze_store` produced: the snapshot analysed, every result, the seconds
+    each step took (snapshot and write-back included) and how many members got results."""
+
+    snapshot: Snapshot
+    analysis: Analysis
+    seconds: dict[str, float]
+    member_results_stored: int
+
+
+def analyze_store(
     store: GraphStore,
-    out_dir: Path,
     *,
     as_of: pd.Timestamp | None = None,
     policy: Policy | None = None,
     ledger: Ledger = "minting",
     write_back: bool = True,
-    seconds: dict[str, float] | None = None,
-    extra_summary: dict[str, Any] | None = None,
-) -> AnalysisRun:
-    """Snapshot ``store`` (at ``as_of``), run the analytics and write them into ``out_dir``.
+) -> StoreAnalysis:
+    """Snapshot ``store`` (at ``as_of``) and run every analytic on it (:func:`run_analytics`).
 
-    Writes :data:`RESULT_FILES`, :data:`RINGS_FILE` (``{"rings": [...]}``, most suspicious
-    first) and ``summary.json`` (counts, as_of, seconds per step, plus ``extra_summary``).
-    ``seconds`` carries timings of steps done before (e.g. ingest). With ``write_back`` and no
-    ``as_of``, each member's trust score, rank, tier and fraud risk are also stored on the
-    member in ``store`` (queryable in Cypher or SQL), and the flagged rings join the store's
-    review queue with their audit entries; results for a past ``as_of`` are not stored, since
-    they do not describe the network as it is.
+    With ``write_back`` and no ``as_of``, each member's trust score, rank, tier and fraud risk
+    are stored on the member in ``store`` (queryable in Cypher or SQL), and the flagged rings
+    join the store's review queue with their audit entries; results for a past ``as_of`` are
+    not stored, since they do not describe the network as it is.
     """
-    steps = dict(seconds or {})
+    steps: dict[str, float] = {}
     started = time.perf_counter()
     snapshot = store.snapshot(as_of=as_of)
     stored_rings = store.rings()
@@ -170,7 +181,29 @@ def analyze(
         written_back = store.write_member_results(_member_results(analysis))
         store.save_rings(analysis.rings, analysis.reviews)
         steps["write_back"] = time.perf_counter() - started
+    return StoreAnalysis(snapshot, analysis, steps, written_back)
 
+
+def analyze(
+    store: GraphStore,
+    out_dir: Path,
+    *,
+    as_of: pd.Timestamp | None = None,
+    policy: Policy | None = None,
+    ledger: Ledger = "minting",
+    write_back: bool = True,
+    seconds: dict[str, float] | None = None,
+    extra_summary: dict[str, Any] | None = None,
+) -> AnalysisRun:
+    """Analyse ``store`` (:func:`analyze_store`) and write the results into ``out_dir``.
+
+    Writes :data:`RESULT_FILES`, :data:`RINGS_FILE` (``{"rings": [...]}``, most suspicious
+    first) and ``summary.json`` (counts, as_of, seconds per step, plus ``extra_summary``).
+    ``seconds`` carries timings of steps done before (e.g. ingest).
+    """
+    done = analyze_store(store, as_of=as_of, policy=policy, ledger=ledger, write_back=write_back)
+    snapshot, analysis = done.snapshot, done.analysis
+    steps = {**(seconds or {}), **done.seconds}
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in analysis.tables.items():
@@ -183,7 +216,7 @@ def analyze(
         "as_of": None if snapshot.as_of is None else snapshot.as_of.isoformat(),
         "counts": {table: len(getattr(snapshot, table)) for table in COUNTED_TABLES},
         "files": [*analysis.tables, RINGS_FILE],
-        "member_results_stored": written_back,
+        "member_results_stored": done.member_results_stored,
         "rings": {
             status: sum(ring.status == status for ring in analysis.rings)
             for status in RING_STATUSES

@@ -322,24 +322,31 @@ class TrustModel:
             dtype=np.float64,
         )
 
-    def _vouch_terms(self, vouches: sparse.csr_array | None = None) -> sparse.csr_array:
-        """``[m, v]``: the trust voucher ``v`` passes to ``m`` along ``vouches`` (default: all;
-        rows then sum to trust minus seeding)."""
-        per_unit = np.divide(
+    @cached_property
+    def _per_unit(self) -> FloatArray:
+        """Per voucher: the trust it passes per unit of opinion."""
+        per_unit: FloatArray = np.divide(
             self.damping * self.passed * self.trust,
             self.out_weight,
             out=np.zeros_like(self.trust),
             where=self.out_weight > 0,
         )
-        return (self.vouches if vouches is None else vouches) @ sparse.diags_array(per_unit)
+        return per_unit
+
+    def _vouch_terms(self, vouches: sparse.csr_array | None = None) -> sparse.csr_array:
+        """``[m, v]``: the trust voucher ``v`` passes to ``m`` along ``vouches`` (default: all;
+        rows then sum to trust minus seeding). ``vouches`` may be a slice of rows."""
+        return _scale_columns(self.vouches if vouches is None else vouches, self._per_unit)
 
     def _independent_terms(self) -> sparse.csr_array:
         """``[m, v]``: the trust voucher ``v`` passes to ``m`` in sessions that are not insular."""
         return self._vouch_terms(self.vouches - self.insular_vouches)
 
-    def _complaint_terms(self) -> sparse.csr_array:
-        """``[m, c]``: the distrust complainant ``c`` lays on ``m`` (rows sum to distrust)."""
-        return self.complaints @ sparse.diags_array(self.goodness * self.positive_trust)
+    def _complaint_terms(self, complaints: sparse.csr_array | None = None) -> sparse.csr_array:
+        """``[m, c]``: the distrust complainant ``c`` lays on ``m`` (rows sum to distrust) along
+        ``complaints`` (default: all; may be a slice of rows)."""
+        chosen = self.complaints if complaints is None else complaints
+        return _scale_columns(chosen, self.goodness * self.positive_trust)
 
     def scores(self) -> pd.DataFrame:
         """The ``trust.csv`` table: columns :data:`TRUST_COLUMNS`, one row per member.
@@ -417,26 +424,29 @@ class TrustModel:
         KeyError
             When no member has that id.
         """
-        members = self.snapshot.members["member_id"]
-        position = int(np.searchsorted(members.to_numpy(dtype=object), member_id))
-        if position >= len(members) or members.iloc[position] != member_id:
+        ids = self._member_ids
+        position = int(np.searchsorted(ids, member_id))
+        if position >= len(ids) or ids[position] != member_id:
             raise KeyError(member_id)
-        n = len(members)
+        n = len(ids)
         rows: list[dict[str, object]] = []
         if self.seeds[position] and self.trust[position] > 0:
-            vouched = float(self._vouch_terms()[[position], :].sum())
+            vouched = float(self._vouch_terms(self.vouches[[position], :]).sum())
             rows.append(
                 {"kind": "seed", "share": 1.0 - vouched / self.trust[position], "strength": 1.0}
             )
         trust, distrust = self.trust[position], self.distrust[position]
-        independent = self.vouches - self.insular_vouches
+        # One member's row of each matrix: an explanation costs that row, not the network.
+        insular = self.insular_vouches[[position], :]
+        independent = self.vouches[[position], :] - insular
+        complaints = self.complaints[[position], :]
         for kind, terms, opinions, total in (
             ("vouch", self._vouch_terms(independent), independent, trust),
-            ("insular_vouch", self._vouch_terms(self.insular_vouches), self.insular_vouches, trust),
-            ("complaint", self._complaint_terms(), self.complaints, distrust),
+            ("insular_vouch", self._vouch_terms(insular), insular, trust),
+            ("complaint", self._complaint_terms(complaints), complaints, distrust),
         ):
-            row = terms[[position], :].tocoo()
-            strengths = opinions[[position], :].toarray().ravel()
+            row = sparse.coo_array(terms)
+            strengths = opinions.toarray().ravel()
             order = np.argsort(-row.data, kind="stable")[:top]
             for partner, amount in zip(row.col[order], row.data[order], strict=True):
                 rows.append(
@@ -458,25 +468,56 @@ class TrustModel:
             )
         return self._with_sessions(position, rows)
 
-    def _with_sessions(self, position: int, rows: list[dict[str, object]]) -> pd.DataFrame:
+    @cached_property
+    def _member_ids(self) -> npt.NDArray[np.object_]:
+        return self.snapshot.members["member_id"].to_numpy(dtype=object)
+
+    @cached_property
+    def _sessions_by_helper(self) -> dict[str, np.ndarray]:
+        """Session columns grouped by helper, in time order within a helper: one member's
+        sessions are a slice (found by ``searchsorted`` on ``helper``)."""
         sessions = self.snapshot.sessions
-        helped = sessions[sessions["helper"].to_numpy() == position]
-        ids = self.snapshot.members["member_id"].to_numpy(dtype=object)
+        order = np.argsort(sessions["helper"].to_numpy(), kind="stable")
+        return {
+            "helper": sessions["helper"].to_numpy()[order],
+            "recipient": sessions["recipient"].to_numpy()[order],
+            "hours": sessions["hours"].to_numpy()[order],
+            "rating": sessions["rating"].to_numpy(dtype=np.float64)[order],
+            "started_at": sessions["started_at"].to_numpy()[order],
+            "session_id": sessions["session_id"].to_numpy(dtype=object)[order],
+        }
+
+    def _with_sessions(self, position: int, rows: list[dict[str, object]]) -> pd.DataFrame:
+        by_helper = self._sessions_by_helper
+        first, last = np.searchsorted(by_helper["helper"], [position, position + 1])
+        helped = {name: column[first:last] for name, column in by_helper.items()}
+        ids = self._member_ids
         for row in rows:
             partner = cast("int | None", row.pop("partner", None))
             row["partner_id"] = "" if partner is None else ids[partner]
-            pair = helped[helped["recipient"].to_numpy() == partner]
+            pair = np.flatnonzero(helped["recipient"] == partner)
             if partner is None or not len(pair):
                 continue
+            ratings = helped["rating"][pair]
+            rated = ratings[~np.isnan(ratings)]
+            started = helped["started_at"][pair]
             row.update(
                 sessions=len(pair),
-                hours=float(pair["hours"].sum()),
-                mean_rating=float(pair["rating"].mean()),
-                first_at=pair["started_at"].min(),
-                last_at=pair["started_at"].max(),
-                session_ids=" ".join(pair["session_id"].iloc[-5:][::-1]),
+                hours=float(helped["hours"][pair].sum()),
+                mean_rating=float(rated.mean()) if len(rated) else np.nan,
+                first_at=pd.Timestamp(started.min()),
+                last_at=pd.Timestamp(started.max()),
+                session_ids=" ".join(helped["session_id"][pair[-5:][::-1]]),
             )
         return pd.DataFrame(rows, columns=EXPLANATION_COLUMNS)
+
+
+def _scale_columns(matrix: sparse.csr_array, factors: FloatArray) -> sparse.csr_array:
+    """``matrix @ diag(factors)`` without building the n × n diagonal (one row costs its
+    entries, not n)."""
+    scaled = sparse.csr_array(matrix, copy=True)
+    scaled.data *= factors[scaled.indices]
+    return scaled
 
 
 def _row_top(terms: sparse.csr_array, totals: FloatArray) -> tuple[np.ndarray, FloatArray]:
