@@ -65,7 +65,15 @@ import pandas as pd
 
 from graph.model import Snapshot
 
-__all__ = ["COHORT_COLUMNS", "GROWTH_COLUMNS", "Ledger", "cohorts", "growth"]
+__all__ = [
+    "BALANCE_COLUMNS",
+    "COHORT_COLUMNS",
+    "GROWTH_COLUMNS",
+    "Ledger",
+    "balances",
+    "cohorts",
+    "growth",
+]
 
 Ledger = Literal["minting", "classic"]
 
@@ -277,6 +285,66 @@ def _held_gini(
         np.array([len(values)]),
     )
     return gini(ranked, total, population, positive), float(overall[0])
+
+
+#: Columns of :func:`balances`.
+BALANCE_COLUMNS = [
+    "member_id",
+    "credits_earned",
+    "credits_paid",
+    "credits_redeemed",
+    "balance",
+]
+
+
+def balances(snapshot: Snapshot, *, ledger: Ledger = "minting") -> pd.DataFrame:
+    """Each member's time-credit account: what it earned, paid and redeemed, and its balance.
+
+    Credits are hours of confirmed help. ``credits_earned`` is the hours the member gave;
+    ``credits_paid`` the hours it received under the ``"classic"`` ledger (0 under
+    ``"minting"``, where help is paid in new credit); ``credits_redeemed`` the credits it
+    spent with merchants; ``balance`` is earned − paid − redeemed (negative: an overdrawn
+    account). One row per member, in ``member_id`` order; columns :data:`BALANCE_COLUMNS`.
+
+    Examples
+    --------
+    >>> from graph.ingest import ingest
+    >>> from graph.store import SqliteStore
+    >>> store = SqliteStore(":memory:")
+    >>> members = pd.DataFrame({"member_id": ["ann", "bo"], "joined_at": "2025-01-01"})
+    >>> sessions = pd.DataFrame({"session_id": ["s1", "s2"], "helper_id": ["ann", "ann"],
+    ...     "recipient_id": ["bo", "bo"], "started_at": "2025-02-01", "hours": [2.0, 1.5]})
+    >>> redemptions = pd.DataFrame({"redemption_id": ["r1"], "member_id": ["ann"],
+    ...     "merchant_id": ["tea"], "credits": [1.0], "redeemed_at": "2025-03-01"})
+    >>> _ = ingest({"members": members, "sessions": sessions, "redemptions": redemptions}, store)
+    >>> balances(store.snapshot(), ledger="classic")["balance"].tolist()
+    [2.5, -3.5]
+    """
+    n = snapshot.n_members
+    sessions = snapshot.sessions
+    confirmed = (sessions["status"] == "confirmed").to_numpy()
+    hours = sessions["hours"].to_numpy(dtype=np.float64)[confirmed]
+    earned = np.bincount(sessions["helper"].to_numpy()[confirmed], weights=hours, minlength=n)
+    paid = (
+        np.bincount(sessions["recipient"].to_numpy()[confirmed], weights=hours, minlength=n)
+        if ledger == "classic"
+        else np.zeros(n)
+    )
+    redemptions = snapshot.redemptions
+    redeemed = np.bincount(
+        redemptions["member"].to_numpy(),
+        weights=redemptions["credits"].to_numpy(dtype=np.float64),
+        minlength=n,
+    )
+    return pd.DataFrame(
+        {
+            "member_id": snapshot.members["member_id"].reset_index(drop=True),
+            "credits_earned": earned,
+            "credits_paid": paid,
+            "credits_redeemed": redeemed,
+            "balance": earned - paid - redeemed,
+        }
+    )
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -424,6 +424,11 @@ class TrustModel:
         KeyError
             When no member has that id.
         """
+        return pd.DataFrame(self.explanation_rows(member_id, top=top), columns=EXPLANATION_COLUMNS)
+
+    def explanation_rows(self, member_id: str, *, top: int = 10) -> list[dict[str, object]]:
+        """:meth:`explain`'s rows as dicts, each with the :data:`EXPLANATION_COLUMNS` it has
+        values for (times as ``numpy.datetime64``): for callers that want no DataFrame."""
         ids = self._member_ids
         position = int(np.searchsorted(ids, member_id))
         if position >= len(ids) or ids[position] != member_id:
@@ -466,7 +471,8 @@ class TrustModel:
                     "hours": float(self.insular_hours[position]),
                 }
             )
-        return self._with_sessions(position, rows)
+        self._add_sessions(position, rows)
+        return rows
 
     @cached_property
     def _member_ids(self) -> npt.NDArray[np.object_]:
@@ -487,7 +493,8 @@ class TrustModel:
             "session_id": sessions["session_id"].to_numpy(dtype=object)[order],
         }
 
-    def _with_sessions(self, position: int, rows: list[dict[str, object]]) -> pd.DataFrame:
+    def _add_sessions(self, position: int, rows: list[dict[str, object]]) -> None:
+        """Name each row's partner and describe the pair's sessions with the member helping."""
         by_helper = self._sessions_by_helper
         first, last = np.searchsorted(by_helper["helper"], [position, position + 1])
         helped = {name: column[first:last] for name, column in by_helper.items()}
@@ -505,11 +512,10 @@ class TrustModel:
                 sessions=len(pair),
                 hours=float(helped["hours"][pair].sum()),
                 mean_rating=float(rated.mean()) if len(rated) else np.nan,
-                first_at=pd.Timestamp(started.min()),
-                last_at=pd.Timestamp(started.max()),
+                first_at=started.min(),
+                last_at=started.max(),
                 session_ids=" ".join(helped["session_id"][pair[-5:][::-1]]),
             )
-        return pd.DataFrame(rows, columns=EXPLANATION_COLUMNS)
 
 
 def _scale_columns(matrix: sparse.csr_array, factors: FloatArray) -> sparse.csr_array:
