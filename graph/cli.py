@@ -23,6 +23,7 @@ from rich.table import Column, Table
 from graph import neo4j_server
 from graph.analyze import analyze as run_analyze
 from graph.analyze import compare_tier_policies, tier_measures
+from graph.config import add_key
 from graph.errors import RingNotFoundError, TimebankError
 from graph.ingest import IngestReport, RawDataset, ingest, read_snap
 from graph.metrics.tiers import TIER_LEVELS, assign_tiers
@@ -49,6 +50,14 @@ class LedgerKind(StrEnum):
 
     minting = "minting"
     classic = "classic"
+
+
+class Role(StrEnum):
+    """API roles (see graph.config.ROLES)."""
+
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
 
 
 class InputFormat(StrEnum):
@@ -481,6 +490,76 @@ def rings_review(
     with _open(store) as opened, _errors_as_exit():
         entry = opened.review_ring(ring_id, status, reviewer=reviewer, note=note)
     typer.echo(f"{ring_id}: {entry.status} by {entry.reviewer} at {entry.reviewed_at.isoformat()}")
+
+
+@app.command()
+def serve(
+    store: StoreOption,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="API keys file (`timebank keys add`); default: TIMEBANK_API_KEYS_FILE "
+            "and TIMEBANK_API_KEYS.",
+        ),
+    ] = None,
+    policy: PolicyOption = None,
+    ledger: Annotated[
+        LedgerKind, typer.Option("--ledger", help="As for `timebank analyze`.")
+    ] = LedgerKind.minting,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info (every request), warning, error.")
+    ] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) over a store; analyses it on start."""
+    import logging
+
+    import uvicorn
+
+    from graph.api.main import create_app
+    from graph.api.service import ApiService
+    from graph.config import ApiSettings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with _errors_as_exit():
+        settings = ApiSettings() if keys is None else ApiSettings(keys_file=keys)
+        settings.all_keys()
+        service = ApiService(
+            store,
+            policy=load_policy(policy),
+            ledger=ledger.value,
+            ring_cache_seconds=settings.ring_cache_seconds,
+        )
+    console.print(f"Serving {store} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        create_app(service, settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level=log_level,
+        log_config=None,
+    )
+
+
+keys_app = typer.Typer(help="API keys for `timebank serve`.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="Who holds the key; recorded in audit trails.")],
+    role: Annotated[Role, typer.Option("--role", help="viewer, reviewer or admin.")],
+    file: Annotated[Path, typer.Option("--file", help="The keys file (created if absent).")],
+) -> None:
+    """Create an API key, store its SHA-256 digest in the keys file and print the key once."""
+    with _errors_as_exit():
+        key = add_key(file, name=name, role=role.value)
+    console.print(f"Added {role.value} key for {name} to {file}. The key (shown only now):")
+    typer.echo(key)
 
 
 @app.command()

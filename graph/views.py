@@ -288,7 +288,7 @@ class AnalyticsView:
 
     def member_page(
         self,
-        where: MemberFilter = MemberFilter(),
+        where: MemberFilter | None = None,
         *,
         sort: str = "member_id",
         limit: int = 50,
@@ -297,11 +297,32 @@ class AnalyticsView:
         """Members matching ``where``, sorted by ``sort`` (a :data:`MEMBER_SORT_KEYS` name,
         ``-`` first for descending; ties by member id): how many match, and the ``limit``
         of them from ``offset`` on (columns :data:`MEMBER_COLUMNS`)."""
+        total, page = self._member_positions(where, sort=sort, limit=limit, offset=offset)
+        return total, self.members.iloc[page].reset_index(drop=True)
+
+    def member_records(
+        self,
+        where: MemberFilter | None = None,
+        *,
+        sort: str = "member_id",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """:meth:`member_page` with the page as dicts of plain values (see :func:`records`)."""
+        total, page = self._member_positions(where, sort=sort, limit=limit, offset=offset)
+        return total, self._member_rows.rows(page)
+
+    @cached_property
+    def _member_rows(self) -> Rows:
+        return Rows(self.members)
+
+    def _member_positions(
+        self, where: MemberFilter | None, *, sort: str, limit: int, offset: int
+    ) -> tuple[int, npt.NDArray[np.intp]]:
         order = self._order(sort)
         mask = self._mask(where or MemberFilter())
         matching = order if mask is None else order[mask[order]]
-        page = matching[offset : offset + limit]
-        return len(matching), self.members.iloc[page].reset_index(drop=True)
+        return len(matching), matching[offset : offset + limit]
 
     def downline(
         self, member_id: str, *, depth: int = 2, max_nodes: int = 500
@@ -386,15 +407,6 @@ class AnalyticsView:
         }
 
     # Trust ---------------------------------------------------------------------------------
-
-    def trust_ranking(
-        self, *, ascending: bool = False, limit: int = 50, offset: int = 0
-    ) -> tuple[int, pd.DataFrame]:
-        """Members by trust, most trusted first (``ascending``: least trusted first), with
-        the listing's columns: how many members, and the requested page."""
-        return self.member_page(
-            sort="trust_score" if ascending else "-trust_score", limit=limit, offset=offset
-        )
 
     def trust_distribution(self, *, bins: int = 20) -> dict[str, Any]:
         """How trust is spread: ``bins`` equal-width histogram bins over [0, 1], quantiles,
@@ -492,7 +504,8 @@ class AnalyticsView:
 
     @cached_property
     def _session_index(self) -> pd.Index:
-        return pd.Index(self.snapshot.sessions["session_id"].to_numpy(dtype=object))
+        index: pd.Index = pd.Index(self.snapshot.sessions["session_id"].to_numpy(dtype=object))
+        return index
 
     def ring_evidence(self, ring: Ring) -> dict[str, Any]:
         """A ring's evidence as a graph ready to draw: ``nodes`` (its members, with
@@ -515,7 +528,7 @@ class AnalyticsView:
                 ]
             ]
         )
-        located = self._session_index.get_indexer(list(ring.session_ids))
+        located = self._session_index.get_indexer(pd.Index(list(ring.session_ids)))
         found = located[located >= 0]
         sessions = self.snapshot.sessions.iloc[np.sort(found)]
         ids = self._member_ids

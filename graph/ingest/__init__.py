@@ -6,11 +6,12 @@ every rejected row.
 """
 
 from graph.ingest.load import IngestReport, TableReport, ingest
-from graph.ingest.readers import RawDataset, read_dataset, read_frames
+from graph.ingest.readers import DATASET_FILES, RawDataset, read_dataset, read_frames
 from graph.ingest.snap import read_snap
 from graph.ingest.validate import Validation, validate
 
 __all__ = [
+    "DATASET_FILES",
     "IngestReport",
     "RawDataset",
     "TableReport",

@@ -23,6 +23,7 @@ from graph.errors import DatasetError
 from graph.schema import TABLES, TableName, TableSpec
 
 __all__ = [
+    "DATASET_FILES",
     "REJECT_COLUMNS",
     "RawDataset",
     "RawTable",
@@ -35,6 +36,8 @@ __all__ = [
 REJECT_COLUMNS = ["file", "line", "column", "value", "reason"]
 
 _SUFFIXES = (".csv", ".jsonl")
+#: The file names a dataset folder may hold: ``<table>.csv`` or ``<table>.jsonl``.
+DATASET_FILES = frozenset(f"{name}{suffix}" for name in TABLES for suffix in _SUFFIXES)
 
 
 @dataclass
@@ -123,8 +126,9 @@ def read_dataset(folder: Path, *, encoding: str = "utf-8") -> RawDataset:
     if not tables:
         expected = ", ".join(f"{name}.csv" for name in TABLES)
         raise DatasetError(f"no dataset files found (expected {expected})", path=folder)
-    known = {f"{name}{suffix}" for name in TABLES for suffix in _SUFFIXES}
-    ignored = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in known)
+    ignored = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.name not in DATASET_FILES
+    )
     return RawDataset(tables, pd.concat(rejects, ignore_index=True), ignored)
 
 

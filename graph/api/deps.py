@@ -1,0 +1,76 @@
+"""Dependencies the routers declare: the service, the analysis served, and the caller's key."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from graph.api.problems import ProblemError
+from graph.api.security import KeyRing, RateLimiter
+from graph.api.service import ApiService
+from graph.config import ApiKey, Role
+from graph.views import AnalyticsView
+
+__all__ = ["Admin", "Reviewer", "ServiceDep", "ViewDep", "Viewer"]
+
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key; its role (viewer, reviewer, admin) decides what it may do.",
+)
+
+
+def get_service(request: Request) -> ApiService:
+    service: ApiService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[ApiService, Depends(get_service)]
+
+
+def get_view(service: ServiceDep) -> AnalyticsView:
+    return service.view
+
+
+ViewDep = Annotated[AnalyticsView, Depends(get_view)]
+
+
+def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
+    """A dependency admitting callers whose key allows ``role``: 401 without a valid key,
+    429 over the key's rate limit, 403 for a key whose role falls short."""
+
+    async def admit(request: Request, presented: str | None = Security(_api_key)) -> ApiKey:
+        keys: KeyRing = request.app.state.keys
+        limiter: RateLimiter = request.app.state.limiter
+        key = keys.find(presented) if presented else None
+        if key is None:
+            raise ProblemError(
+                "unauthorized",
+                "send a valid API key in the X-API-Key header"
+                if presented
+                else "this route needs an API key in the X-API-Key header",
+                headers={"WWW-Authenticate": 'APIKey header="X-API-Key"'},
+            )
+        request.state.api_key_name = key.name
+        wait = limiter.admit(key.name)
+        if wait > 0:
+            raise ProblemError(
+                "rate-limited",
+                f"key {key.name!r} is over its rate limit; retry later",
+                headers={"Retry-After": limiter.retry_after(wait)},
+            )
+        if not key.allows(role):
+            raise ProblemError(
+                "forbidden", f"this needs the {role} role; key {key.name!r} is {key.role}"
+            )
+        return key
+
+    return admit
+
+
+Viewer = Annotated[ApiKey, Depends(require("viewer"))]
+Reviewer = Annotated[ApiKey, Depends(require("reviewer"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]
