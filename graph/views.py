@@ -22,7 +22,7 @@ import pandas as pd
 
 from graph.analyze import Analysis
 from graph.metrics import tiers
-from graph.metrics.growth import Ledger, balances
+from graph.metrics.growth import RECRUITMENT_COLUMNS, Ledger, balances
 from graph.metrics.tiers import MEASURE_COLUMNS, TIER_LEVELS, Policy, TierComparison
 from graph.metrics.trust import EXPLANATION_COLUMNS, TrustModel
 from graph.model import Ring, Snapshot
@@ -67,19 +67,6 @@ MEMBER_SORT_KEYS = (
     "direct_referrals",
     "balance",
 )
-#: Growth columns that describe recruiting against service (the pyramid indicators).
-RECRUITMENT_COLUMNS = [
-    "month",
-    "new_members",
-    "referred_members",
-    "referral_share",
-    "referrers",
-    "referrals_per_referrer",
-    "k_factor",
-    "service_hours_per_new_member",
-    "recruitment_balance",
-    "recruitment_driven",
-]
 
 
 @dataclass(frozen=True)
@@ -489,8 +476,11 @@ class AnalyticsView:
 
     def recruitment(self, *, community_id: str | None = None) -> pd.DataFrame:
         """K-factor and the recruitment-vs-service balance month by month, with the
-        ``recruitment_driven`` warning (columns :data:`RECRUITMENT_COLUMNS`)."""
-        return self.growth(community_id=community_id)[RECRUITMENT_COLUMNS]
+        ``recruitment_driven`` warning: ``month``, ``new_members`` and
+        :data:`~graph.metrics.growth.RECRUITMENT_COLUMNS`."""
+        return self.growth(community_id=community_id)[
+            ["month", "new_members", *RECRUITMENT_COLUMNS]
+        ]
 
     def cohorts(self, *, community_id: str | None = None) -> pd.DataFrame:
         """Cohort retention (``cohorts.csv``) of the whole network or one community."""

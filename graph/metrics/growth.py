@@ -69,6 +69,7 @@ __all__ = [
     "BALANCE_COLUMNS",
     "COHORT_COLUMNS",
     "GROWTH_COLUMNS",
+    "RECRUITMENT_COLUMNS",
     "Ledger",
     "balances",
     "cohorts",
@@ -77,6 +78,17 @@ __all__ = [
 
 Ledger = Literal["minting", "classic"]
 
+#: The growth columns that weigh recruiting against service (the pyramid indicators).
+RECRUITMENT_COLUMNS = [
+    "referred_members",
+    "referral_share",
+    "referrers",
+    "referrals_per_referrer",
+    "k_factor",
+    "service_hours_per_new_member",
+    "recruitment_balance",
+    "recruitment_driven",
+]
 #: Columns of :func:`growth`'s result, in order.
 GROWTH_COLUMNS = [
     "month",
@@ -93,14 +105,7 @@ GROWTH_COLUMNS = [
     "credits_outstanding",
     "balance_gini",
     "velocity",
-    "referred_members",
-    "referral_share",
-    "referrers",
-    "referrals_per_referrer",
-    "k_factor",
-    "service_hours_per_new_member",
-    "recruitment_balance",
-    "recruitment_driven",
+    *RECRUITMENT_COLUMNS,
 ]
 
 #: Columns of :func:`cohorts`'s result, in order.
