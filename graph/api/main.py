@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.api.limits import BodyLimit
 from graph.api.problems import PROBLEM_TYPES, Problem, install_problem_handlers
 from graph.api.routes import admin, growth, health, members, rings, tiers, trust
 from graph.api.security import KeyRing, RateLimiter
@@ -25,6 +26,8 @@ from graph.config import ApiKey, ApiSettings
 __all__ = ["create_app"]
 
 access_log = logging.getLogger("graph.api.access")
+#: Request bodies other than uploads: a review note or a policy, with room to spare.
+OTHER_BODY_BYTES = 2**20
 
 _PROBLEM_CONTENT = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
@@ -106,6 +109,12 @@ def create_app(
         app.include_router(router, responses=_NOT_FOUND)
     app.include_router(trust.router)
     app.include_router(tiers.router)
+    app.add_middleware(
+        BodyLimit,
+        upload_paths=frozenset({"/v1/ingest"}),
+        upload_bytes=settings.max_upload_mb * 2**20,
+        other_bytes=OTHER_BODY_BYTES,
+    )
     app.add_middleware(AccessLog)
 
     def openapi() -> dict[str, Any]:

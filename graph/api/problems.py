@@ -32,7 +32,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "The API key's role does not allow this"),
     "not-found": (404, "No such resource"),
     "method-not-allowed": (405, "Method not allowed"),
-    "payload-too-large": (413, "The upload is too large"),
+    "payload-too-large": (413, "The request body is too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "validation": (422, "The request is invalid"),
     "invalid-dataset": (422, "The uploaded dataset cannot be read"),
