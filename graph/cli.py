@@ -588,3 +588,7 @@ def demo(
             run = run_analyze(store, out / "analysis")
     page = write_report(run.snapshot, run.tables["growth.csv"], out / "report")
     typer.echo(f"Report: {page.resolve()}")
+
+
+if __name__ == "__main__":
+    app()

@@ -36,6 +36,7 @@ class DatasetError(TimebankError):
                 where += f", line {line}"
             where += ": "
         super().__init__(where + message)
+        self.reason = message
         self.path = None if path is None else Path(path)
         self.line = line
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from graph.analyze import Analysis
+from graph.metrics import growth as growth_metrics
 from graph.metrics import tiers
 from graph.metrics.growth import RECRUITMENT_COLUMNS, Ledger, balances
 from graph.metrics.tiers import MEASURE_COLUMNS, TIER_LEVELS, Policy, TierComparison
@@ -237,6 +238,8 @@ class AnalyticsView:
             values = self.members[name]
             if name == "member_id":
                 order = np.arange(len(values))
+                if key[0] == "-":
+                    order = order[::-1]
             else:
                 numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
                 if name == "joined_at":
@@ -377,7 +380,10 @@ class AnalyticsView:
             "trust": {**rows["trust"].row(position), "explanation": explanation},
             "tier": {**tier, "gaps": gaps, "measures": measures},
             "referrals": rows["fanout"].row(position),
-            "risk": rows["risk"].row(position),
+            "risk": {
+                name: value or None if name in ("ring_id", "ring_kind") else value
+                for name, value in rows["risk"].row(position).items()
+            },
         }
 
     @cached_property
@@ -487,8 +493,15 @@ class AnalyticsView:
         table = self.analysis.tables["cohorts.csv"]
         if community_id is None:
             return table[table["scope"] == "all"].reset_index(drop=True)
+        table = self._community_cohorts
         chosen = (table["scope"] == "community") & (table["community_id"] == community_id)
         return table[chosen].reset_index(drop=True)
+
+    @cached_property
+    def _community_cohorts(self) -> pd.DataFrame:
+        # Not in the analysis: cohorts.csv is the network's, and per community it grows with
+        # communities × cohorts × months; computed once, when first asked for.
+        return growth_metrics.cohorts(self.snapshot, per_community=True)
 
     # Rings ---------------------------------------------------------------------------------
 

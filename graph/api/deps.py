@@ -31,13 +31,6 @@ def get_service(request: Request) -> ApiService:
 ServiceDep = Annotated[ApiService, Depends(get_service)]
 
 
-def get_view(service: ServiceDep) -> AnalyticsView:
-    return service.view
-
-
-ViewDep = Annotated[AnalyticsView, Depends(get_view)]
-
-
 def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
     """A dependency admitting callers whose key allows ``role``: 401 without a valid key,
     429 over the key's rate limit, 403 for a key whose role falls short."""
@@ -72,5 +65,14 @@ def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
 
 
 Viewer = Annotated[ApiKey, Depends(require("viewer"))]
+
+
+def get_view(service: ServiceDep, _: Viewer) -> AnalyticsView:
+    """The analysis served, for a caller already admitted as a viewer: a caller without a
+    valid key learns it (401) before learning whether an analysis is ready (503)."""
+    return service.view
+
+
+ViewDep = Annotated[AnalyticsView, Depends(get_view)]
 Reviewer = Annotated[ApiKey, Depends(require("reviewer"))]
 Admin = Annotated[ApiKey, Depends(require("admin"))]

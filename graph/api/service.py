@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from graph.analyze import analyze_store
-from graph.errors import RingNotFoundError, TimebankError
+from graph.errors import DatasetError, RingNotFoundError, TimebankError
 from graph.ingest import IngestReport, ingest
 from graph.metrics.growth import Ledger
 from graph.metrics.tiers import Policy
@@ -212,9 +212,11 @@ class ApiService:
         if job.kind == "recompute" and job.status == "failed":
             self.last_error = job.error
 
-    async def ingest(self, files: Mapping[str, bytes]) -> tuple[IngestReport, Job]:
-        """Ingest uploaded dataset files (name → content) on the worker, then queue a
-        recompute; returns the ingest report and the recompute job.
+    async def ingest(
+        self, files: Mapping[str, bytes], *, encoding: str = "utf-8"
+    ) -> tuple[IngestReport, Job]:
+        """Ingest uploaded dataset files (name → content, in ``encoding``) on the worker, then
+        queue a recompute; returns the ingest report and the recompute job.
 
         Raises
         ------
@@ -227,7 +229,7 @@ class ApiService:
 
         def work(job: Job) -> dict[str, Any]:
             try:
-                report = self._ingest_files(files)
+                report = self._ingest_files(files, encoding=encoding)
             except BaseException as error:
                 outcome.set_exception(error)
                 raise
@@ -238,12 +240,19 @@ class ApiService:
         report = await asyncio.wrap_future(outcome)
         return report, self.recompute()
 
-    def _ingest_files(self, files: Mapping[str, bytes]) -> IngestReport:
+    def _ingest_files(self, files: Mapping[str, bytes], *, encoding: str) -> IngestReport:
         with tempfile.TemporaryDirectory(prefix="timebank-upload-") as folder:
             for name, content in files.items():
                 (Path(folder) / name).write_bytes(content)
-            with self._open(self.location) as store:
-                report = ingest(Path(folder), store)
+            try:
+                with self._open(self.location) as store:
+                    report = ingest(Path(folder), store, encoding=encoding)
+            except DatasetError as error:
+                # Name the upload, not the server's temporary folder.
+                named = (
+                    error.path.name if error.path and error.path.parent == Path(folder) else None
+                )
+                raise DatasetError(error.reason, path=named, line=error.line) from None
         # Rejects name the temporary file; the caller knows it by its upload name.
         report.rejects["file"] = report.rejects["file"].map(lambda path: Path(str(path)).name)
         return report
@@ -287,10 +296,10 @@ class ApiService:
 
     def review_ring(
         self, ring_id: str, status: RingStatus, *, reviewer: str, note: str
-    ) -> tuple[Ring, RingReview]:
+    ) -> tuple[Ring, RingReview, Job]:
         """Record a decision on a ring and queue a recompute (confirmed rings discredit their
-        members' vouches and fail the tier rule). Returns the ring as now stored and the audit
-        entry.
+        members' vouches and fail the tier rule). Returns the ring as now stored, the audit
+        entry and the recompute job.
 
         Raises
         ------
@@ -306,8 +315,7 @@ class ApiService:
         if ring is None:
             raise RingNotFoundError(ring_id, location=self.location)
         self._queue = RingQueue.of(rings)
-        self.recompute()
-        return ring, entry
+        return ring, entry, self.recompute()
 
     def store_reachable(self) -> bool:
         """Whether the store answers a query now."""

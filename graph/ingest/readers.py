@@ -167,7 +167,10 @@ def _utf8_bytes(path: Path, encoding: str) -> bytes:
         if encoding.replace("-", "").lower() in {"utf8", "utf8sig"}:
             try:
                 data.decode("gb18030")
-                hint = "; it decodes as GBK/GB18030 (a Chinese spreadsheet export?): pass --encoding gbk"
+                hint = (
+                    "; it decodes as GBK/GB18030 (a Chinese spreadsheet export?): declare the "
+                    "encoding gbk (--encoding gbk)"
+                )
             except UnicodeDecodeError:
                 hint = "; pass --encoding with the file's encoding"
         raise DatasetError(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, UploadFile
 
 from graph.api.deps import Admin, ServiceDep, ViewDep, Viewer
-from graph.api.problems import ProblemError
+from graph.api.problems import ProblemError, invalid
 from graph.api.schemas import AnalysisInfo, IngestResult, JobPublic
 from graph.api.service import Job
 from graph.ingest import DATASET_FILES
@@ -20,6 +21,7 @@ SHOWN_REJECTS = 1000
 
 
 def job_public(job: Job) -> JobPublic:
+    """A job's public view: every field of :class:`~graph.api.service.Job`."""
     return JobPublic.model_validate(vars(job))
 
 
@@ -33,22 +35,32 @@ async def ingest_upload(
             description="Dataset files named as in a dataset folder: members.csv, sessions.csv, …"
         ),
     ],
+    encoding: Annotated[
+        str,
+        Form(min_length=1, max_length=40, description="The files' encoding, e.g. gbk."),
+    ] = "utf-8",
 ) -> IngestResult:
     """Validate the uploaded files and add their good rows to the store (idempotent), then
     recompute the analytics in the background: reads go on serving the previous analysis
     until the new one is ready. Returns per-table counts, the rejected rows (file, line,
     column, value, reason) and the recompute job."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise invalid("body.encoding", f"unknown encoding {encoding!r}") from None
     contents: dict[str, bytes] = {}
     for upload in files:
         name = upload.filename or ""
+        problem: str | None = None
         if name not in DATASET_FILES:
-            expected = ", ".join(sorted(DATASET_FILES))
-            raise ProblemError("validation", f"file {name!r}: not a dataset file ({expected})")
-        if name in contents:
-            raise ProblemError("validation", f"file {name!r} uploaded twice")
+            problem = f"file {name!r}: not a dataset file ({', '.join(sorted(DATASET_FILES))})"
+        elif name in contents:
+            problem = f"file {name!r} uploaded twice"
+        if problem is not None:
+            raise invalid("body.files", problem)
         # The body's size was bounded before parsing (graph.api.limits).
         contents[name] = await upload.read()
-    report, job = await service.ingest(contents)
+    report, job = await service.ingest(contents, encoding=encoding)
     summary = report.to_dict()
     return IngestResult.model_validate(
         {

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from graph.api.deps import Reviewer, ServiceDep, ViewDep, Viewer
 from graph.api.problems import ProblemError
+from graph.api.routes.admin import job_public
 from graph.api.schemas import (
     ReviewEntry,
     ReviewRequest,
@@ -116,9 +117,11 @@ def review_ring(
     """Confirm, dismiss or reopen a ring. The decision is recorded in the ring's audit trail
     under the API key's name, and the analytics are recomputed in the background (members of
     confirmed rings lose their vouching power and fail the tier rule)."""
-    ring, entry = service.review_ring(
+    ring, entry, job = service.review_ring(
         ring_id, decision.status, reviewer=key.name, note=decision.note
     )
     return ReviewResult(
-        ring=RingSummary.model_validate(ring_summary(ring)), review=review_entry(entry)
+        ring=RingSummary.model_validate(ring_summary(ring)),
+        review=review_entry(entry),
+        recompute=job_public(job),
     )
