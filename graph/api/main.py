@@ -40,6 +40,23 @@ _KEYED_PROBLEMS: dict[int | str, dict[str, Any]] = {
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such resource", "content": _PROBLEM_CONTENT}
 }
+#: Problems any operation taking a request body can answer with, though no route raises them:
+#: a body over its size limit (graph.api.limits) and one that cannot be parsed at all (not
+#: JSON, a broken multipart form) are refused before the route runs.
+_BODY_PROBLEMS = ("bad-request", "payload-too-large")
+
+
+def _document_body_problems(schema: dict[str, Any]) -> None:
+    """Add :data:`_BODY_PROBLEMS` to the responses of every operation that takes a body."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            if "requestBody" not in operation:
+                continue
+            for slug in _BODY_PROBLEMS:
+                status, title = PROBLEM_TYPES[slug]
+                operation["responses"].setdefault(
+                    str(status), {"description": title, "content": _PROBLEM_CONTENT}
+                )
 
 
 class AccessLog:
@@ -134,6 +151,7 @@ def create_app(
             ):
                 schema["components"]["schemas"][name] = sub
             schema["components"]["schemas"]["Problem"].pop("$defs", None)
+            _document_body_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -20,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from graph.api.service import NotReadyError
 from graph.errors import DatasetError, PolicyError, ReviewError, RingNotFoundError
 
-__all__ = ["PROBLEM_TYPES", "FieldError", "Problem", "ProblemError", "install_problem_handlers"]
+__all__ = [
+    "PROBLEM_TYPES",
+    "FieldError",
+    "Problem",
+    "ProblemError",
+    "install_problem_handlers",
+    "invalid",
+]
 
 log = logging.getLogger("graph.api")
 
@@ -77,6 +84,13 @@ class ProblemError(Exception):
         self.slug, self.detail, self.errors, self.headers = slug, detail, errors, headers
 
 
+def invalid(field: str, message: str) -> ProblemError:
+    """A validation problem about one field (``body.files``), named in detail and errors."""
+    return ProblemError(
+        "validation", f"{field}: {message}", errors=[FieldError(field=field, message=message)]
+    )
+
+
 def problem_response(
     request: Request,
     slug: str,
@@ -118,7 +132,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            FieldError(field=_field_name(tuple(item["loc"])), message=item["msg"])
+            FieldError(
+                # A body that is not JSON at all is located by character offset: name the body.
+                field="body" if item["type"] == "json_invalid" else _field_name(tuple(item["loc"])),
+                message=item["msg"],
+            )
             for item in error.errors()
         ]
         named = ", ".join(sorted({e.field for e in errors}))
@@ -142,12 +160,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PolicyError)
     async def invalid_policy(request: Request, error: PolicyError) -> JSONResponse:
-        errors = [
-            FieldError(
-                field=f"body.policy.{error.key}" if error.key else "body.policy",
-                message=error.reason,
-            )
-        ]
+        # Routes parse body fields with the field's name as the source ("policy", "current").
+        field = ".".join(part for part in ("body", error.source or "policy", error.key) if part)
+        errors = [FieldError(field=field, message=error.reason)]
         return problem_response(request, "invalid-policy", str(error), errors=errors)
 
     @app.exception_handler(DatasetError)

@@ -202,11 +202,26 @@ class PromotionCandidate(Public):
     missing: str
 
 
+#: A complete policy in the what-if's format: every tier named, the first requiring activation.
+_EXAMPLE_POLICY = """name = "lenient"
+[tiers.time_volunteer]
+activated = true
+[tiers.community_head]
+hours_given_outside_downline = 10
+active_referrals = 1
+[tiers.symbiotic_member]
+hours_given_outside_downline = 40
+[tiers.city_partner]
+hours_given_outside_downline = 100
+"""
+
+
 class WhatIfRequest(Public):
     policy: str = Field(
         min_length=1,
         max_length=65_536,
         description="The policy to try, as TOML (the format of graph/policies/default.toml).",
+        examples=[_EXAMPLE_POLICY],
     )
     current: str | None = Field(
         default=None,
@@ -295,14 +310,30 @@ class RingDetail(RingSummary):
     evidence: Evidence
 
 
+#: "Has a character that is not white space" (Python's ``str.isspace``, which the store's
+#: blank-note check uses), as a pattern JSON Schema, pydantic and Python read alike.
+NOT_BLANK = (
+    r"[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+
+
 class ReviewRequest(Public):
-    status: RingStatusName = Field(description="confirmed or dismissed; open reopens the ring.")
-    note: str = Field(min_length=1, max_length=MAX_NOTE_CHARS, description="Why.")
+    status: RingStatusName = Field(
+        description="confirmed or dismissed; open reopens the ring.", examples=["confirmed"]
+    )
+    note: str = Field(
+        min_length=1,
+        max_length=MAX_NOTE_CHARS,
+        pattern=NOT_BLANK,
+        description="Why (not blank).",
+        examples=["Same two accounts trade hours every night; device shared."],
+    )
 
 
 class ReviewResult(Public):
     ring: RingSummary
     review: ReviewEntry
+    recompute: JobPublic = Field(description="The recompute the decision queued.")
 
 
 # Growth ----------------------------------------------------------------------------------
