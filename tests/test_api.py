@@ -1095,6 +1095,9 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
     ("/v1/rings/" + "r" * 201, {}, "path.ring_id"),
     ("/v1/growth", {"community_id": "c" * 101}, "query.community_id"),
     ("/v1/growth", {"start": "soon"}, "query.start"),
+    ("/v1/growth", {"end": "1700000000"}, "query.end"),
+    ("/v1/members", {"joined_from": "2025-02-30"}, "query.joined_from"),
+    ("/v1/members", {"joined_before": "2025-01-01 10:00"}, "query.joined_before"),
     ("/v1/jobs/" + "j" * 65, {}, "path.job_id"),
 ]
 
@@ -1106,6 +1109,24 @@ def test_bounded_input_is_a_422_naming_the_field(
     answer = served.client.get(path, params=params, headers=served.as_("admin"))
     body = assert_problem(answer, 422, "validation", fields=(field,))
     assert all(error["message"] for error in body["errors"])
+
+
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("2024-06-01", "2024-06-01T00:00:00"),
+        ("2024-06-01T08:00", "2024-06-01T08:00:00"),
+        ("2024-06-01T08:00:00+08:00", "2024-06-01T00:00:00"),
+        ("2024-06-01T00:00:00Z", "2024-06-01T00:00:00"),
+    ],
+)
+def test_dates_in_queries_are_utc_unless_they_say_otherwise(
+    served: Served, text: str, moment: str
+) -> None:
+    joined = served.service.view.snapshot.members["joined_at"]
+    expected = int((joined >= pd.Timestamp(moment)).sum())
+    assert 0 < expected < len(joined)
+    assert served.get("/v1/members", joined_from=text, limit=1)["total"] == expected
 
 
 def test_bad_what_if_bodies_are_422_naming_the_field(served: Served) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from graph.api.problems import ProblemError
+from graph.api.problems import ProblemError, invalid
 from graph.api.security import KeyRing, RateLimiter
 from graph.api.service import ApiService
 from graph.config import ApiKey, Role
@@ -21,6 +22,15 @@ _api_key = APIKeyHeader(
     auto_error=False,
     description="An API key; its role (viewer, reviewer, admin) decides what it may do.",
 )
+
+
+def query_moment(name: str, text: str | None) -> datetime | None:
+    """Query parameter ``name`` (shaped as :data:`~graph.api.schemas.MOMENT_PATTERN`) as a
+    datetime, naive meaning UTC; a 422 naming it when the date does not exist (2025-02-30)."""
+    try:
+        return None if text is None else datetime.fromisoformat(text)
+    except ValueError as error:
+        raise invalid(f"query.{name}", f"not a date: {error}") from None
 
 
 def get_service(request: Request) -> ApiService:

@@ -23,6 +23,13 @@ assert set(RingStatusName.__args__) == set(RING_STATUSES)  # type: ignore[attr-d
 
 Score = Field(ge=0.0, le=1.0)
 
+#: A date or an ISO 8601 date-time, as query parameters take moments: ``2025-01-31``,
+#: ``2025-01-31T08:00``, ``2025-01-31T08:00:00+08:00`` (without an offset: UTC).
+MOMENT_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+)
+
 
 class Public(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from graph.api.deps import ViewDep, Viewer
+from graph.api.deps import ViewDep, Viewer, query_moment
 from graph.api.problems import ProblemError
-from graph.api.schemas import Cohorts, GrowthSeries, Recruitment
+from graph.api.schemas import MOMENT_PATTERN, Cohorts, GrowthSeries, Recruitment
 from graph.views import AnalyticsView, records
 
 router = APIRouter(prefix="/v1/growth", tags=["growth"])
@@ -31,13 +30,21 @@ async def growth_series(
     view: ViewDep,
     _: Viewer,
     community_id: CommunityQuery = None,
-    start: Annotated[datetime | None, Query(description="From this month on.")] = None,
-    end: Annotated[datetime | None, Query(description="Up to this month.")] = None,
+    start: Annotated[
+        str | None, Query(pattern=MOMENT_PATTERN, description="From this month on (a date).")
+    ] = None,
+    end: Annotated[
+        str | None, Query(pattern=MOMENT_PATTERN, description="Up to this month (a date).")
+    ] = None,
 ) -> GrowthSeries:
     """Members, activations, active members, sessions, hours, credits minted, redeemed and
     outstanding, K-factor and the recruitment warning, month by month."""
     community_id = _known(view, community_id)
-    table = view.growth(community_id=community_id, start=start, end=end)
+    table = view.growth(
+        community_id=community_id,
+        start=query_moment("start", start),
+        end=query_moment("end", end),
+    )
     months = records(table.drop(columns=["scope", "community_id"]))
     return GrowthSeries.model_validate({"community_id": community_id, "months": months})
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from graph.api.deps import ServiceDep, ViewDep, Viewer
+from graph.api.deps import ServiceDep, ViewDep, Viewer, query_moment
 from graph.api.problems import ProblemError
 from graph.api.routes.rings import ring_summary
-from graph.api.schemas import MemberPage, MemberProfile, TierName
+from graph.api.schemas import MOMENT_PATTERN, MemberPage, MemberProfile, TierName
 from graph.views import MEMBER_SORT_KEYS, MemberFilter
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
@@ -29,8 +28,20 @@ async def list_members(
     tier: TierName | None = None,
     trust_min: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     trust_max: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
-    joined_from: Annotated[datetime | None, Query(description="Joined at or after (UTC).")] = None,
-    joined_before: Annotated[datetime | None, Query(description="Joined before (UTC).")] = None,
+    joined_from: Annotated[
+        str | None,
+        Query(
+            pattern=MOMENT_PATTERN,
+            description="Joined at or after (a date or date-time, UTC by default).",
+        ),
+    ] = None,
+    joined_before: Annotated[
+        str | None,
+        Query(
+            pattern=MOMENT_PATTERN,
+            description="Joined before (a date or date-time, UTC by default).",
+        ),
+    ] = None,
     sort: Annotated[
         str,
         Query(
@@ -43,7 +54,14 @@ async def list_members(
 ) -> MemberPage:
     """Members matching every filter given, sorted (ties by member id), one page at a time,
     with the total that match."""
-    where = MemberFilter(community_id, tier, trust_min, trust_max, joined_from, joined_before)
+    where = MemberFilter(
+        community_id,
+        tier,
+        trust_min,
+        trust_max,
+        query_moment("joined_from", joined_from),
+        query_moment("joined_before", joined_before),
+    )
     total, items = view.member_records(where, sort=sort, limit=limit, offset=offset)
     return MemberPage.model_validate(
         {"total": total, "limit": limit, "offset": offset, "items": items}
