@@ -250,6 +250,12 @@ class Snapshot:
         return max(latest) if latest else np.datetime64(0, "s")
 
     @cached_property
+    def member_positions(self) -> dict[str, int]:
+        """Member id → member number, for finding one member at a time."""
+        ids = self.members["member_id"].to_numpy(dtype=object)
+        return {member: position for position, member in enumerate(ids)}
+
+    @cached_property
     def referrer(self) -> np.ndarray:
         """Member number of each member's referrer, −1 for members nobody referred (int32)."""
         parent = np.full(self.n_members, -1, dtype=np.int32)

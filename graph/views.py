@@ -131,8 +131,29 @@ class Rows:
         return {name: _plain(array[position]) for name, array in self.columns.items()}
 
     def rows(self, positions: Iterable[int]) -> list[dict[str, Any]]:
-        """Rows at ``positions``, in that order."""
-        return [self.row(position) for position in positions]
+        """Rows at ``positions``, in that order (converted column by column: the same values
+        as :meth:`row` gives, at a fraction of the cost per row)."""
+        chosen = np.fromiter(positions, dtype=np.intp)
+        names = list(self.columns)
+        values = [_plain_values(self.columns[name][chosen]) for name in names]
+        return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _plain_values(array: np.ndarray) -> list[Any]:
+    """:func:`_plain` of every value of a column."""
+    if array.dtype.kind == "M":
+        return [
+            None if moment is None else moment.replace(tzinfo=UTC)
+            for moment in array.astype("datetime64[us]").astype(object)
+        ]
+    if array.dtype.kind == "f":
+        listed: list[Any] = array.tolist()
+        for position in np.flatnonzero(~np.isfinite(array)):
+            listed[position] = None
+        return listed
+    if array.dtype.kind in "biu":
+        return array.tolist()  # type: ignore[no-any-return]
+    return [_plain(value) for value in array]
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -221,9 +242,8 @@ class AnalyticsView:
         KeyError
             When no member has that id.
         """
-        ids = self._member_ids
-        position = int(np.searchsorted(ids, member_id))
-        if position >= len(ids) or ids[position] != member_id:
+        position = self.snapshot.member_positions.get(member_id)
+        if position is None:
             raise KeyError(member_id)
         return position
 

@@ -33,7 +33,7 @@ def query_moment(name: str, text: str | None) -> datetime | None:
         raise invalid(f"query.{name}", f"not a date: {error}") from None
 
 
-def get_service(request: Request) -> ApiService:
+async def get_service(request: Request) -> ApiService:
     service: ApiService = request.app.state.service
     return service
 
@@ -77,7 +77,7 @@ def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
 Viewer = Annotated[ApiKey, Depends(require("viewer"))]
 
 
-def get_view(service: ServiceDep, _: Viewer) -> AnalyticsView:
+async def get_view(service: ServiceDep, _: Viewer) -> AnalyticsView:
     """The analysis served, for a caller already admitted as a viewer: a caller without a
     valid key learns it (401) before learning whether an analysis is ready (503)."""
     return service.view

@@ -78,6 +78,7 @@ from graph.model import Snapshot
 __all__ = ["EXPLANATION_COLUMNS", "TRUST_COLUMNS", "TrustModel", "trust_model", "trust_scores"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.integer[Any]]
 
 #: Columns of :func:`trust_scores`'s result, in order.
 TRUST_COLUMNS = [
@@ -333,20 +334,13 @@ class TrustModel:
         )
         return per_unit
 
-    def _vouch_terms(self, vouches: sparse.csr_array | None = None) -> sparse.csr_array:
-        """``[m, v]``: the trust voucher ``v`` passes to ``m`` along ``vouches`` (default: all;
-        rows then sum to trust minus seeding). ``vouches`` may be a slice of rows."""
-        return _scale_columns(self.vouches if vouches is None else vouches, self._per_unit)
-
     def _independent_terms(self) -> sparse.csr_array:
         """``[m, v]``: the trust voucher ``v`` passes to ``m`` in sessions that are not insular."""
-        return self._vouch_terms(self.vouches - self.insular_vouches)
+        return _scale_columns(self.vouches - self.insular_vouches, self._per_unit)
 
-    def _complaint_terms(self, complaints: sparse.csr_array | None = None) -> sparse.csr_array:
-        """``[m, c]``: the distrust complainant ``c`` lays on ``m`` (rows sum to distrust) along
-        ``complaints`` (default: all; may be a slice of rows)."""
-        chosen = self.complaints if complaints is None else complaints
-        return _scale_columns(chosen, self.goodness * self.positive_trust)
+    def _complaint_terms(self) -> sparse.csr_array:
+        """``[m, c]``: the distrust complainant ``c`` lays on ``m`` (rows sum to distrust)."""
+        return _scale_columns(self.complaints, self._complaint_factor)
 
     def scores(self) -> pd.DataFrame:
         """The ``trust.csv`` table: columns :data:`TRUST_COLUMNS`, one row per member.
@@ -429,37 +423,44 @@ class TrustModel:
     def explanation_rows(self, member_id: str, *, top: int = 10) -> list[dict[str, object]]:
         """:meth:`explain`'s rows as dicts, each with the :data:`EXPLANATION_COLUMNS` it has
         values for (times as ``numpy.datetime64``): for callers that want no DataFrame."""
-        ids = self._member_ids
-        position = int(np.searchsorted(ids, member_id))
-        if position >= len(ids) or ids[position] != member_id:
+        position = self.snapshot.member_positions.get(member_id)
+        if position is None:
             raise KeyError(member_id)
-        n = len(ids)
+        n = len(self.trust)
         rows: list[dict[str, object]] = []
+        # One member's row of each matrix, read straight from the CSR arrays: an explanation
+        # costs that row's entries, not the network (nor scipy's per-call overhead).
+        vouch_partners, vouch_opinions = _csr_row(self.vouches, position)
         if self.seeds[position] and self.trust[position] > 0:
-            vouched = float(self._vouch_terms(self.vouches[[position], :]).sum())
+            vouched = float(vouch_opinions @ self._per_unit[vouch_partners])
             rows.append(
                 {"kind": "seed", "share": 1.0 - vouched / self.trust[position], "strength": 1.0}
             )
         trust, distrust = self.trust[position], self.distrust[position]
-        # One member's row of each matrix: an explanation costs that row, not the network.
-        insular = self.insular_vouches[[position], :]
-        independent = self.vouches[[position], :] - insular
-        complaints = self.complaints[[position], :]
-        for kind, terms, opinions, total in (
-            ("vouch", self._vouch_terms(independent), independent, trust),
-            ("insular_vouch", self._vouch_terms(insular), insular, trust),
-            ("complaint", self._complaint_terms(complaints), complaints, distrust),
+        insular = _csr_row(self.insular_vouches, position)
+        for kind, (partners, opinions), factor, total in (
+            (
+                "vouch",
+                _row_difference((vouch_partners, vouch_opinions), insular),
+                self._per_unit,
+                trust,
+            ),
+            ("insular_vouch", insular, self._per_unit, trust),
+            ("complaint", _csr_row(self.complaints, position), self._complaint_factor, distrust),
         ):
-            row = sparse.coo_array(terms)
-            strengths = opinions.toarray().ravel()
-            order = np.argsort(-row.data, kind="stable")[:top]
-            for partner, amount in zip(row.col[order], row.data[order], strict=True):
+            amounts = opinions * factor[partners]
+            # A partner who passes nothing (a voucher with no trust) contributes nothing.
+            given = np.flatnonzero(amounts)
+            order = given[np.argsort(-amounts[given], kind="stable")[:top]]
+            for partner, amount, strength in zip(
+                partners[order], amounts[order], opinions[order], strict=True
+            ):
                 rows.append(
                     {
                         "kind": kind,
                         "partner": int(partner),
                         "share": float(amount / total) if total > 0 else 0.0,
-                        "strength": float(strengths[partner]),
+                        "strength": float(strength),
                         "partner_trust": float(self.trust[partner] * n),
                     }
                 )
@@ -479,6 +480,11 @@ class TrustModel:
         return self.snapshot.members["member_id"].to_numpy(dtype=object)
 
     @cached_property
+    def _complaint_factor(self) -> FloatArray:
+        """Per complainant: the distrust it lays per unit of complaint."""
+        return np.asarray(self.goodness * self.positive_trust, dtype=np.float64)
+
+    @cached_property
     def _sessions_by_helper(self) -> dict[str, np.ndarray]:
         """Session columns grouped by helper, in time order within a helper: one member's
         sessions are a slice (found by ``searchsorted`` on ``helper``)."""
@@ -496,7 +502,9 @@ class TrustModel:
     def _add_sessions(self, position: int, rows: list[dict[str, object]]) -> None:
         """Name each row's partner and describe the pair's sessions with the member helping."""
         by_helper = self._sessions_by_helper
-        first, last = np.searchsorted(by_helper["helper"], [position, position + 1])
+        helpers = by_helper["helper"]
+        # Needles of the haystack's dtype: mixed dtypes would make numpy cast all of it.
+        first, last = np.searchsorted(helpers, np.array([position, position + 1], helpers.dtype))
         helped = {name: column[first:last] for name, column in by_helper.items()}
         ids = self._member_ids
         for row in rows:
@@ -516,6 +524,25 @@ class TrustModel:
                 last_at=started.max(),
                 session_ids=" ".join(helped["session_id"][pair[-5:][::-1]]),
             )
+
+
+def _csr_row(matrix: sparse.csr_array, row: int) -> tuple[IntArray, FloatArray]:
+    """Row ``row`` of a CSR matrix as (column indices, values), in column order."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+def _row_difference(
+    left: tuple[IntArray, FloatArray], right: tuple[IntArray, FloatArray]
+) -> tuple[IntArray, FloatArray]:
+    """``left − right`` of two sparse rows, zeros dropped, in column order (as scipy's
+    subtraction of the matrices would give that row)."""
+    columns = np.union1d(left[0], right[0])
+    values = np.zeros(len(columns))
+    values[np.searchsorted(columns, left[0])] += left[1]
+    values[np.searchsorted(columns, right[0])] -= right[1]
+    kept = values != 0
+    return columns[kept], values[kept]
 
 
 def _scale_columns(matrix: sparse.csr_array, factors: FloatArray) -> sparse.csr_array:
