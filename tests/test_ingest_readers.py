@@ -74,7 +74,7 @@ def test_undecodable_without_a_chinese_reading_suggests_the_option(
         GOOD["sessions"].encode() + b"s9,m1,m2,2025-01-01,1,\xff\xff\xff,,\n"
     )
     with pytest.raises(
-        DatasetError, match=r"sessions\.csv, line 6: not valid utf-8.*(--encoding gbk)"
+        DatasetError, match=r"sessions\.csv, line 6: not valid utf-8.*declare the file.s encoding"
     ):
         ingest(folder, store, now=NOW)
 

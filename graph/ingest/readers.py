@@ -172,7 +172,7 @@ def _utf8_bytes(path: Path, encoding: str) -> bytes:
                     "encoding gbk (--encoding gbk)"
                 )
             except UnicodeDecodeError:
-                hint = "; pass --encoding with the file's encoding"
+                hint = "; declare the file's encoding (--encoding)"
         raise DatasetError(
             f"not valid {encoding}: byte 0x{data[error.start]:02x} at offset {error.start}{hint}",
             path=path,
