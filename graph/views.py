@@ -10,7 +10,8 @@ so readers never see half of one analysis and half of the next.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -103,6 +104,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+#: Converters by numpy dtype kind for :class:`Rows` (anything else: :func:`_plain`).
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "f": _finite,
+    "i": int,
+    "u": int,
+    "b": bool,
+}
+
+
 class Rows:
     """A table's columns as numpy arrays, read back row by row as dicts of plain values.
 
@@ -125,10 +140,15 @@ class Rows:
             else:
                 array = column.to_numpy(dtype=object)
             self.columns[str(name)] = array
+        # One converter per column, chosen once: a row costs one call per column.
+        self._converters = [
+            (name, array, _CONVERTERS.get(array.dtype.kind, _plain))
+            for name, array in self.columns.items()
+        ]
 
     def row(self, position: int) -> dict[str, Any]:
         """Row ``position`` as plain values."""
-        return {name: _plain(array[position]) for name, array in self.columns.items()}
+        return {name: convert(array[position]) for name, array, convert in self._converters}
 
     def rows(self, positions: Iterable[int]) -> list[dict[str, Any]]:
         """Rows at ``positions``, in that order (converted column by column: the same values
