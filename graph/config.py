@@ -89,7 +89,7 @@ class ApiSettings(BaseSettings):
     rate_limit: int = Field(default=600, ge=0)
     rate_burst: int = Field(default=60, ge=1)
     max_upload_mb: int = Field(default=200, ge=1)
-    ring_cache_seconds: float = Field(default=2.0, ge=0)
+    ring_cache_seconds: float = Field(default=10.0, ge=0)
 
     def all_keys(self) -> list[ApiKey]:
         """The keys from the environment and the keys file, checked.

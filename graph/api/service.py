@@ -104,7 +104,7 @@ class ApiService:
         *,
         policy: Policy,
         ledger: Ledger = "minting",
-        ring_cache_seconds: float = 2.0,
+        ring_cache_seconds: float = 10.0,
         open_store: Callable[[str], GraphStore] = open_store,
     ) -> None:
         self.location = location
