@@ -48,6 +48,14 @@ MEMBERS, NETWORK_SEED = 1500, 11
 SEED = 20_260_601
 #: Random cases per operation, on top of the documented examples and the coverage phase.
 ADMIN_EXAMPLES, VIEWER_EXAMPLES, KNOWN_EXAMPLES = 40, 10, 25
+#: Hypothesis settings of the tests that fuzz around real ids (reproducible, no database).
+KNOWN_IDS = settings(
+    max_examples=KNOWN_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 #: The state-changing operations, fuzzed after every read.
 WRITES = {"/v1/ingest", "/v1/analysis/recompute", "/v1/rings/{ring_id}/review"}
 #: Inputs whose validity JSON Schema cannot state: a policy is TOML in a string, an upload is CSV
@@ -275,13 +283,7 @@ def test_real_ids_keep_the_contract(
     real = getattr(served, values)
     assert real, values
 
-    @settings(
-        max_examples=KNOWN_EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @KNOWN_IDS
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
         value = data.draw(st.sampled_from(real), label=name)
@@ -333,13 +335,7 @@ def test_reviews_of_real_rings_keep_the_contract(served: Served) -> None:
     response = documented.call_and_validate(headers=key("reviewer"))
     assert response.status_code == 201, response.text
 
-    @settings(
-        max_examples=KNOWN_EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @KNOWN_IDS
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
         ring_id = data.draw(st.sampled_from(served.ring_ids), label="ring_id")

@@ -45,7 +45,7 @@ from tests.test_api import (
     serving,
     wait_until,
 )
-from tests.test_api_writes import good_dataset
+from tests.test_api_writes import good_dataset, serving_good
 
 # Keys ----------------------------------------------------------------------------------------
 
@@ -204,13 +204,7 @@ def test_keys_add_prints_the_key_once_and_it_then_authenticates(tmp_path: Path) 
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[Served]:
-    with serving(
-        "sqlite",
-        tmp_path,
-        None,
-        good_dataset(tmp_path),
-        settings=ApiSettings(rate_limit=60, rate_burst=3),
-    ) as app:
+    with serving_good(tmp_path, ApiSettings(rate_limit=60, rate_burst=3)) as app:
         yield app
 
 

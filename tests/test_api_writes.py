@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,13 @@ def good_dataset(tmp_path: Path) -> Callable[[GraphStore], None]:
     return populate
 
 
+@contextmanager
+def serving_good(tmp_path: Path, settings: ApiSettings) -> Iterator[Served]:
+    """An app over an embedded store holding GOOD, with ``settings``."""
+    with serving("sqlite", tmp_path, None, good_dataset(tmp_path), settings=settings) as app:
+        yield app
+
+
 @pytest.fixture(params=BACKENDS)
 def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     """The GOOD dataset (four members), served with a gate on the service's jobs."""
@@ -402,13 +410,7 @@ def test_an_upload_in_another_encoding_is_an_invalid_dataset(small: Served) -> N
 @pytest.fixture
 def tight(tmp_path: Path) -> Iterator[Served]:
     """An app over the embedded store that takes uploads of 1 MB at most."""
-    with serving(
-        "sqlite",
-        tmp_path,
-        None,
-        good_dataset(tmp_path),
-        settings=ApiSettings(max_upload_mb=1, rate_limit=0),
-    ) as app:
+    with serving_good(tmp_path, ApiSettings(max_upload_mb=1, rate_limit=0)) as app:
         yield app
 
 

@@ -346,9 +346,24 @@ class ReviewResult(Public):
 # Growth ----------------------------------------------------------------------------------
 
 
-class GrowthMonth(Public):
+class RecruitmentMonth(Public):
+    """Recruiting against service in one month (the pyramid indicators)."""
+
     month: datetime
     new_members: int
+    referred_members: int
+    referral_share: float | None
+    referrers: int
+    referrals_per_referrer: float | None
+    k_factor: float | None
+    service_hours_per_new_member: float | None
+    recruitment_balance: float | None
+    recruitment_driven: bool
+
+
+class GrowthMonth(RecruitmentMonth):
+    """One month of the network or a community: members, activity, credits, and recruiting."""
+
     members_total: int
     activated: int
     active_members: int
@@ -359,14 +374,6 @@ class GrowthMonth(Public):
     credits_outstanding: float
     balance_gini: float | None
     velocity: float | None
-    referred_members: int
-    referral_share: float | None
-    referrers: int
-    referrals_per_referrer: float | None
-    k_factor: float | None
-    service_hours_per_new_member: float | None
-    recruitment_balance: float | None
-    recruitment_driven: bool
 
 
 class GrowthSeries(Public):
@@ -385,19 +392,6 @@ class CohortCell(Public):
 class Cohorts(Public):
     community_id: str | None
     cells: list[CohortCell]
-
-
-class RecruitmentMonth(Public):
-    month: datetime
-    new_members: int
-    referred_members: int
-    referral_share: float | None
-    referrers: int
-    referrals_per_referrer: float | None
-    k_factor: float | None
-    service_hours_per_new_member: float | None
-    recruitment_balance: float | None
-    recruitment_driven: bool
 
 
 class Recruitment(Public):
