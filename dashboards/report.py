@@ -1,155 +1,280 @@
-"""A self-contained HTML report of one analysed network (plotly.js embedded, works offline)."""
+"""The dashboards' views as a static HTML bundle, for sharing: ``timebank report``.
+
+One page per view — growth, referrals, tiers, fraud review, trust — drawn with the same
+functions as the live dashboards (:mod:`dashboards.figures`), plus ``plotly.min.js`` from the
+installed plotly package beside them: the bundle opens from disk with no network access.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from plotly.offline import get_plotlyjs
 
-from graph.model import Snapshot
+from dashboards import figures
+from graph.model import Ring, RingReview
+from graph.views import AnalyticsView, records
 
-__all__ = ["write_report"]
+__all__ = ["PAGES", "write_report"]
+
+#: The bundle's pages: file name → title, in navigation order.
+PAGES = {
+    "index.html": "Growth",
+    "referrals.html": "Referrals",
+    "tiers.html": "Tiers",
+    "rings.html": "Fraud review",
+    "trust.html": "Trust",
+}
+#: Rings drawn one by one on the fraud page (the queue table lists them all).
+DRAWN_RINGS = 10
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { margin-bottom: 0.2rem; } .lead { color: #555; margin-top: 0; }
-.cards { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1.5rem 0; }
+body { font-family: system-ui, sans-serif; margin: 0 auto 3rem; max-width: 1150px; color: #222;
+       padding: 0 1rem; }
+nav { display: flex; gap: 1.2rem; padding: 1rem 0; border-bottom: 1px solid #ddd; }
+nav a { color: #1565c0; text-decoration: none; } nav a.here { font-weight: bold; color: #222; }
+h1 { margin: 1.2rem 0 0.2rem; } .lead { color: #555; margin-top: 0; }
+.cards { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1.2rem 0; }
 .card { background: #f4f6f8; border-radius: 8px; padding: 0.8rem 1.2rem; min-width: 9rem; }
-.card b { display: block; font-size: 1.6rem; } section { margin: 2rem 0; }
-section p { color: #444; max-width: 60rem; }
+.card b { display: block; font-size: 1.5rem; }
+.warning { background: #fdecea; border-left: 4px solid #c62828; padding: 0.8rem 1rem; }
+table { border-collapse: collapse; font-size: 0.9rem; margin: 1rem 0; }
+th, td { border-bottom: 1px solid #e0e0e0; padding: 0.3rem 0.6rem; text-align: left;
+         vertical-align: top; }
+section { margin: 2rem 0; }
 """
 
 
-def _growth_figures(
-    overall: pd.DataFrame, by_community: pd.DataFrame
-) -> list[tuple[str, str, go.Figure]]:
-    month = overall["month"]
-    members = go.Figure(
-        [
-            go.Scatter(x=month, y=overall["members_total"], name="members (cumulative)"),
-            go.Bar(x=month, y=overall["active_members"], name="active members", opacity=0.6),
-            go.Bar(x=month, y=overall["new_members"], name="new members", opacity=0.6),
-        ]
-    )
-    members.update_layout(barmode="group", yaxis_title="members")
+class _Page:
+    """One page being written: HTML parts, figures embedded as they come."""
 
-    activity = make_subplots(specs=[[{"secondary_y": True}]])
-    activity.add_trace(go.Bar(x=month, y=overall["sessions"], name="confirmed sessions"))
-    activity.add_trace(
-        go.Scatter(x=month, y=overall["hours"], name="hours of help"), secondary_y=True
-    )
-    activity.update_yaxes(title_text="sessions", secondary_y=False, rangemode="tozero")
-    activity.update_yaxes(title_text="hours", secondary_y=True, rangemode="tozero")
+    def __init__(self, name: str, view: AnalyticsView) -> None:
+        self.name = name
+        self.parts: list[str] = []
+        self.figures = 0
+        title = PAGES[name]
+        here = " class='here'"
+        links = " ".join(
+            f"<a href='{page}'{here if page == name else ''}>{html.escape(label)}</a>"
+            for page, label in PAGES.items()
+        )
+        self.head = (
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)} · timebank-graph</title>"
+            f"<style>{_STYLE}</style><script src='plotly.min.js'></script></head><body>"
+            f"<nav>{links}</nav><h1>{html.escape(title)}</h1>"
+            f"<p class='lead'>{html.escape(_period(view))}</p>"
+        )
 
-    credits = go.Figure(
-        [
-            go.Scatter(x=month, y=overall["credits_minted"], name="credits earned", fill="tozeroy"),
-            go.Scatter(
-                x=month, y=overall["credits_redeemed"], name="credits redeemed", fill="tozeroy"
-            ),
-        ]
-    )
-    credits.update_layout(yaxis_title="credits (hours)")
+    def text(self, markup: str) -> None:
+        self.parts.append(markup)
 
-    top = by_community.groupby("community_id")["members_total"].max().nlargest(12).index
-    communities = go.Figure(
-        [
-            go.Scatter(x=rows["month"], y=rows["members_total"], name=str(community), mode="lines")
-            for community, rows in by_community[by_community["community_id"].isin(top)].groupby(
-                "community_id"
+    def figure(self, figure: go.Figure, *, id_: str | None = None) -> None:
+        self.figures += 1
+        self.parts.append(
+            figure.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=id_ or f"{self.name.removesuffix('.html')}-figure-{self.figures}",
             )
-        ]
+        )
+
+    def table(self, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+            for row in rows
+        )
+        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def write(self, folder: Path) -> Path:
+        path = folder / self.name
+        path.write_text(self.head + "\n".join(self.parts) + "</body></html>", encoding="utf-8")
+        return path
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, list | tuple):
+        return "<br>".join(html.escape(str(v)) for v in value)
+    return html.escape(str(value))
+
+
+def _period(view: AnalyticsView) -> str:
+    joined = view.snapshot.members["joined_at"]
+    if joined.empty:
+        return "An empty network."
+    end = view.snapshot.reference_time.astype("datetime64[D]")
+    return (
+        f"{view.snapshot.n_members:,} members, from {joined.min().date()} to {end}; "
+        f"analysed under the {view.policy.name!r} tier policy."
     )
-    communities.update_layout(yaxis_title="members (cumulative)")
-    return [
-        ("Members", "Who joined, and who gave or received help each month.", members),
-        ("Help given", "Confirmed help sessions and the hours they carried, per month.", activity),
-        (
-            "Credits",
-            "Credits earned by helping versus credits redeemed with partner merchants.",
-            credits,
-        ),
-        (
-            "Largest communities",
-            "Cumulative members of the twelve largest communities.",
-            communities,
-        ),
-    ]
 
 
-def _fanout_figure(snapshot: Snapshot) -> tuple[str, str, go.Figure]:
-    direct = np.bincount(snapshot.referrals["referrer"].to_numpy(), minlength=snapshot.n_members)
-    referrers = direct[direct > 0]
-    counts = np.bincount(referrers) if len(referrers) else np.zeros(1, dtype=np.int64)
-    figure = go.Figure(go.Bar(x=np.arange(len(counts))[1:], y=counts[1:]))
-    figure.update_layout(xaxis_title="direct referrals", yaxis_title="referrers")
-    share = float((referrers >= 3).mean()) if len(referrers) else 0.0
-    text = (
-        f"{len(referrers):,} members referred someone; {share:.0%} of them referred three or more "
-        f"(\u201c1 refers 3\u201d). {len(snapshot.referrals):,} of {snapshot.n_members:,} members "
-        "joined through a referral."
-    )
-    return "Referral fan-out", text, figure
-
-
-def write_report(snapshot: Snapshot, growth_table: pd.DataFrame, out_dir: Path) -> Path:
-    """Write ``index.html`` into ``out_dir`` and return its path.
+def write_report(
+    view: AnalyticsView,
+    out_dir: Path,
+    *,
+    rings: Sequence[Ring] | None = None,
+    trails: Mapping[str, Sequence[RingReview]] | None = None,
+) -> Path:
+    """Write the bundle into ``out_dir`` (created if missing) and return its ``index.html``.
 
     Parameters
     ----------
-    snapshot
+    view
         The analysed network.
-    growth_table
-        :func:`graph.metrics.growth.growth` of that snapshot.
-    out_dir
-        Folder for the report (created if missing).
+    rings
+        The review queue to show, most suspicious first (default: the rings the analysis
+        flagged, with the statuses it reconciled).
+    trails
+        Audit trails by ring id, shown under the rings drawn.
     """
-    overall = growth_table[growth_table["scope"] == "all"]
-    by_community = growth_table[growth_table["scope"] == "community"]
-    sections = [*_growth_figures(overall, by_community), _fanout_figure(snapshot)]
-    sessions = snapshot.sessions
-    confirmed = sessions["status"] == "confirmed"
-    cards = {
-        "members": f"{snapshot.n_members:,}",
-        "activated": f"{snapshot.members['activated_at'].notna().mean():.0%}",
-        "communities": f"{len(snapshot.members['community_id'].cat.categories):,}",
-        "confirmed sessions": f"{int(confirmed.sum()):,}",
-        "hours of help": f"{sessions['hours'][confirmed].sum():,.0f}",
-        "credits redeemed": f"{snapshot.redemptions['credits'].sum():,.0f}",
-    }
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>timebank-graph report</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        "<h1>Time-bank network report</h1>",
-        f"<p class='lead'>{html.escape(_period(snapshot))}</p>",
-        "<div class='cards'>",
-        *(
-            f"<div class='card'><b>{value}</b>{html.escape(name)}</div>"
-            for name, value in cards.items()
-        ),
-        "</div>",
-    ]
-    for number, (title, text, figure) in enumerate(sections):
-        figure.update_layout(height=380, margin={"t": 30, "b": 40}, legend={"orientation": "h"})
-        chart = figure.to_html(full_html=False, include_plotlyjs=number == 0)
-        parts.append(
-            f"<section><h2>{html.escape(title)}</h2><p>{html.escape(text)}</p>{chart}</section>"
-        )
-    parts.append("</body></html>")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "index.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    (out_dir / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+    queue = list(view.analysis.rings if rings is None else rings)
+    pages = [
+        _growth_page(view),
+        _referrals_page(view),
+        _tiers_page(view),
+        _rings_page(view, queue, trails or {}),
+        _trust_page(view),
+    ]
+    written = [page.write(out_dir) for page in pages]
+    return written[0]
 
 
-def _period(snapshot: Snapshot) -> str:
-    joined = snapshot.members["joined_at"]
-    if joined.empty:
-        return "An empty network."
-    end = snapshot.as_of.date() if snapshot.as_of is not None else joined.max().date()
-    return f"From {joined.min().date()} to {end}."
+def _growth_page(view: AnalyticsView) -> _Page:
+    page = _Page("index.html", view)
+    latest = view.growth().iloc[-1] if len(view.growth()) else None
+    if latest is not None:
+        cards = {
+            "members": f"{int(latest['members_total']):,}",
+            "active last month": f"{int(latest['active_members']):,}",
+            "hours last month": f"{latest['hours']:,.0f}",
+            "credits outstanding": f"{latest['credits_outstanding']:,.0f}",
+            "communities": f"{len(view.communities):,}",
+        }
+        page.text(
+            "<div class='cards'>"
+            + "".join(
+                f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in cards.items()
+            )
+            + "</div>"
+        )
+    warning = figures.recruitment_warning(view)
+    if warning is not None:
+        page.text(f"<p class='warning' id='recruitment-warning'>{html.escape(warning)}</p>")
+    for name, figure in figures.growth_figures(view).items():
+        page.figure(figure, id_=f"growth-{name}")
+    page.figure(figures.recruitment_figure(view), id_="growth-recruitment")
+    page.figure(figures.cohort_heatmap(view), id_="growth-cohorts")
+    return page
+
+
+def _referrals_page(view: AnalyticsView) -> _Page:
+    page = _Page("referrals.html", view)
+    share = figures.refers_three_share(view)
+    referred = int((view.snapshot.referrer >= 0).sum())
+    page.text(
+        f"<p>{referred:,} of {view.snapshot.n_members:,} members joined through a referral; "
+        f"of the members who referred anyone, {share:.0%} referred three or more "
+        "(“1 refers 3”).</p>"
+    )
+    page.figure(figures.fanout_histogram(view), id_="referrals-fanout")
+    largest = view.members.sort_values(["downline_size", "member_id"], ascending=[False, True])
+    if len(largest) and int(largest["downline_size"].iloc[0]) > 0:
+        root = str(largest["member_id"].iloc[0])
+        page.text(f"<h2>The largest referral tree: {html.escape(root)}</h2>")
+        page.figure(figures.downline_sunburst(view, root), id_="referrals-downline")
+    top = largest.head(20)
+    page.text("<h2>Largest downlines</h2>")
+    page.table(
+        records(top),
+        ["member_id", "community_id", "direct_referrals", "active_referrals", "downline_size"],
+    )
+    return page
+
+
+def _tiers_page(view: AnalyticsView) -> _Page:
+    page = _Page("tiers.html", view)
+    page.figure(figures.tier_funnel(view), id_="tiers-funnel")
+    page.text("<h2>Closest to promotion</h2>")
+    page.table(
+        records(view.closest_to_promotion(limit=30)),
+        ["member_id", "tier", "next_tier", "unmet", "missing"],
+    )
+    return page
+
+
+def _rings_page(
+    view: AnalyticsView, queue: Sequence[Ring], trails: Mapping[str, Sequence[RingReview]]
+) -> _Page:
+    page = _Page("rings.html", view)
+    statuses = pd.Series([ring.status for ring in queue], dtype=object).value_counts()
+    page.text(
+        f"<p>{len(queue):,} rings in the review queue: "
+        + ", ".join(f"{int(n):,} {status}" for status, n in statuses.items())
+        + ".</p>"
+    )
+    page.table(
+        [
+            {
+                "ring_id": ring.ring_id,
+                "kind": ring.kind,
+                "status": ring.status,
+                "score": ring.score,
+                "members": len(ring.members),
+                "hours": ring.hours,
+                "reasons": list(ring.reasons),
+            }
+            for ring in queue
+        ],
+        ["ring_id", "kind", "status", "score", "members", "hours", "reasons"],
+    )
+    for ring in queue[:DRAWN_RINGS]:
+        page.text(f"<section id='ring-{html.escape(ring.ring_id)}'>")
+        page.figure(figures.ring_network(view, ring))
+        page.figure(figures.ring_timeline(view, ring))
+        trail = trails.get(ring.ring_id, ())
+        if trail:
+            page.text("<h3>Audit trail</h3>")
+            page.table(
+                [
+                    {
+                        "reviewed_at": f"{entry.reviewed_at:%Y-%m-%d %H:%M:%S}",
+                        "status": entry.status,
+                        "reviewer": entry.reviewer,
+                        "note": entry.note,
+                    }
+                    for entry in trail
+                ],
+                ["reviewed_at", "status", "reviewer", "note"],
+            )
+        page.text("</section>")
+    return page
+
+
+def _trust_page(view: AnalyticsView) -> _Page:
+    page = _Page("trust.html", view)
+    page.figure(figures.trust_histogram(view), id_="trust-histogram")
+    columns = ["member_id", "community_id", "trust_score", "trust_rank", "tier", "fraud_risk"]
+    _, top = view.member_page(sort="-trust_score", limit=15)
+    _, bottom = view.member_page(sort="trust_score", limit=15)
+    page.text("<h2>Most trusted</h2>")
+    page.table(records(top), columns)
+    page.text("<h2>Least trusted</h2>")
+    page.table(records(bottom), columns)
+    if len(top):
+        member = str(top["member_id"].iloc[0])
+        profile = view.profile(member)
+        page.text(f"<h2>Why {html.escape(member)} is trusted</h2>")
+        page.figure(figures.explanation_figure(profile["trust"]["explanation"]))
+    return page

@@ -562,6 +562,39 @@ def keys_add(
     typer.echo(key)
 
 
+def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: str) -> Path:
+    """Analyse ``store`` (storing nothing) and write the static report of its views."""
+    from dashboards.report import write_report
+    from graph.analyze import analyze_store
+    from graph.views import AnalyticsView
+
+    with _errors_as_exit():
+        tier_policy = load_policy(policy)
+        done = analyze_store(store, policy=tier_policy, ledger=ledger, write_back=False)  # type: ignore[arg-type]
+        stored = store.rings()
+        trails = {ring.ring_id: store.ring_reviews(ring.ring_id) for ring in stored[:10]}
+    view = AnalyticsView.of(done.snapshot, done.analysis, policy=tier_policy, ledger=ledger)  # type: ignore[arg-type]
+    return write_report(view, out, rings=stored or None, trails=trails)
+
+
+@app.command()
+def report(
+    store: StoreOption,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML bundle.")] = Path(
+        "report"
+    ),
+    policy: PolicyOption = None,
+    ledger: Annotated[
+        LedgerKind, typer.Option("--ledger", help="As for `timebank analyze`.")
+    ] = LedgerKind.minting,
+) -> None:
+    """Write the dashboards' views (growth, referrals, tiers, fraud review, trust) as a static
+    HTML bundle that opens offline; the store is read, not changed."""
+    with _open(store) as opened:
+        page = _write_report(opened, out, policy=policy, ledger=ledger.value)
+    typer.echo(f"Report: {page.resolve()}")
+
+
 @app.command()
 def demo(
     out: Annotated[
@@ -573,7 +606,6 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
     """Generate a small network, ingest it, analyse it and write an HTML report."""
-    from dashboards.report import write_report
     from graph.generate import GeneratorParams, write_dataset
     from graph.generate import generate as make
 
@@ -585,8 +617,8 @@ def demo(
         report = _ingest_with_progress(data_dir, store, encoding="utf-8")
         _print_report(report, None)
         with _errors_as_exit():
-            run = run_analyze(store, out / "analysis")
-    page = write_report(run.snapshot, run.tables["growth.csv"], out / "report")
+            run_analyze(store, out / "analysis")
+        page = _write_report(store, out / "report", policy=None, ledger="minting")
     typer.echo(f"Report: {page.resolve()}")
 
 
