@@ -26,6 +26,7 @@ from graph.analyze import compare_tier_policies, tier_measures
 from graph.config import add_key
 from graph.errors import RingNotFoundError, TimebankError
 from graph.ingest import IngestReport, RawDataset, ingest, read_snap
+from graph.metrics.growth import Ledger
 from graph.metrics.tiers import TIER_LEVELS, assign_tiers
 from graph.model import RingStatus
 from graph.neo4j_server import DEFAULT_HEAP
@@ -562,7 +563,7 @@ def keys_add(
     typer.echo(key)
 
 
-def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: str) -> Path:
+def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: Ledger) -> Path:
     """Analyse ``store`` (storing nothing) and write the static report of its views."""
     from dashboards.report import write_report
     from graph.analyze import analyze_store
@@ -570,10 +571,10 @@ def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: 
 
     with _errors_as_exit():
         tier_policy = load_policy(policy)
-        done = analyze_store(store, policy=tier_policy, ledger=ledger, write_back=False)  # type: ignore[arg-type]
+        done = analyze_store(store, policy=tier_policy, ledger=ledger, write_back=False)
         stored = store.rings()
         trails = {ring.ring_id: store.ring_reviews(ring.ring_id) for ring in stored[:10]}
-    view = AnalyticsView.of(done.snapshot, done.analysis, policy=tier_policy, ledger=ledger)  # type: ignore[arg-type]
+    view = AnalyticsView.of(done.snapshot, done.analysis, policy=tier_policy, ledger=ledger)
     return write_report(view, out, rings=stored or None, trails=trails)
 
 
