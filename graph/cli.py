@@ -514,7 +514,8 @@ def serve(
         str, typer.Option("--log-level", help="debug, info (every request), warning, error.")
     ] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs) over a store; analyses it on start."""
+    """Serve the HTTP API (OpenAPI docs at /docs) and the dashboards (/dashboards/, log in with
+    an API key) over a store; analyses it on start."""
     import logging
 
     import uvicorn
@@ -535,7 +536,9 @@ def serve(
             ledger=ledger.value,
             ring_cache_seconds=settings.ring_cache_seconds,
         )
-    console.print(f"Serving {store} on http://{host}:{port} (docs at /docs)")
+    console.print(
+        f"Serving {store} on http://{host}:{port} (docs at /docs, dashboards at /dashboards/)"
+    )
     uvicorn.run(
         create_app(service, settings),
         host=host,

@@ -2,7 +2,8 @@
 
 Routes are versioned under ``/v1``; ``/health`` needs no key, everything else an API key whose
 role allows it (viewer: read; reviewer: also review rings; admin: also ingest and recompute).
-OpenAPI is at ``/openapi.json``, interactive docs at ``/docs``.
+OpenAPI is at ``/openapi.json``, interactive docs at ``/docs``. The dashboards
+(:mod:`dashboards.app`) are served by the same app under ``/dashboards/``, with the same keys.
 """
 
 from __future__ import annotations
@@ -94,9 +95,14 @@ class AccessLog:
 
 
 def create_app(
-    service: ApiService, settings: ApiSettings, *, keys: list[ApiKey] | None = None
+    service: ApiService,
+    settings: ApiSettings,
+    *,
+    keys: list[ApiKey] | None = None,
+    dashboards: bool = True,
 ) -> FastAPI:
-    """The API over ``service``, admitting the keys of ``settings`` (or ``keys``).
+    """The API over ``service``, admitting the keys of ``settings`` (or ``keys``), with the
+    dashboards under ``/dashboards/`` unless ``dashboards`` is false.
 
     Starting the app queues the first analysis of the store; until it is done, analytic
     routes answer 503 (``not-ready``) and ``/health`` says so.
@@ -126,6 +132,13 @@ def create_app(
         app.include_router(router, responses=_NOT_FOUND)
     app.include_router(trust.router)
     app.include_router(tiers.router)
+    if dashboards:
+        # The dashboards (dashboards/app.py) under /dashboards/, on this app and behind the
+        # same keys; mounted before the body limit and the access log so that those wrap
+        # them too. Imported here: Dash is only loaded by apps that serve it.
+        from dashboards.app import mount_dashboards
+
+        mount_dashboards(app, service, keys=app.state.keys, limiter=app.state.limiter)
     app.add_middleware(
         BodyLimit,
         upload_paths=frozenset({"/v1/ingest"}),
