@@ -1,0 +1,292 @@
+"""What the browser tests share: Debian's Chromium driven by Playwright, a watch on what a page
+logs, plotly figures read back from the page, screenshots, and ``timebank serve`` as a process.
+
+Chromium is the distribution's (``apt-get install chromium``), never a Playwright download:
+``TIMEBANK_CHROMIUM`` may point elsewhere. Screenshots go to ``TIMEBANK_SCREENSHOTS`` (CI sets it
+to a folder it keeps as an artifact), else to ``screenshots/`` in pytest's temporary folder; the
+folder is named in the terminal summary of every run that took one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    ViewportSize,
+)
+
+from tests.conftest import free_port
+from tests.test_api import wait_until
+from tests.test_api_security import clean_environment, timebank
+
+#: Debian's chromium package (a shell wrapper around /usr/lib/chromium/chromium).
+CHROMIUM = Path(os.environ.get("TIMEBANK_CHROMIUM", "/usr/bin/chromium"))
+#: As root (containers, CI) Chromium refuses to start sandboxed; /dev/shm may be small there.
+LAUNCH_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
+
+
+def launch(playwright: Playwright) -> Browser:
+    """Headless Debian Chromium; a clear failure (never a skip) when it is missing."""
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: install Debian's chromium package "
+        "(apt-get install --no-install-recommends chromium) or set TIMEBANK_CHROMIUM"
+    )
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+    )
+
+
+# What a page says --------------------------------------------------------------------------
+
+
+@dataclass
+class Watch:
+    """Everything a page reports that would mean it is broken: error-level console messages,
+    uncaught exceptions, server errors and failed requests.
+
+    ``allow`` holds patterns for errors a test provokes on purpose (a refused action logs the
+    refusal); anything else fails :meth:`assert_clean`.
+    """
+
+    errors: list[str] = field(default_factory=list)
+    allow: list[re.Pattern[str]] = field(default_factory=list)
+
+    def attach(self, page: Page) -> Page:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+        return page
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "assert"):
+            where = message.location.get("url", "")
+            self.errors.append(f"console {message.type}: {message.text} ({where})")
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 500:
+            self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def _failed(self, request: Request) -> None:
+        self.errors.append(f"request failed: {request.method} {request.url}: {request.failure}")
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allow)]
+
+    def assert_clean(self, what: str) -> None:
+        unexpected = self.unexpected()
+        assert not unexpected, f"{what}: the page reported errors:\n" + "\n".join(unexpected)
+
+
+# Plotly figures, as the page drew them -------------------------------------------------------
+
+#: For each plotly graph div (``.js-plotly-plot``) under ``root`` (a CSS selector): its id (or
+#: the id of the nearest ancestor that has one: a Dash ``dcc.Graph`` wraps the plot div), its
+#: traces, the data points they carry and what was drawn into the SVG.
+_FIGURES_JS = """
+(root) => {
+  const scope = root ? document.querySelector(root) : document;
+  if (!scope) return null;
+  const length = (value) => {
+    if (value == null) return 0;
+    if (Array.isArray(value) || ArrayBuffer.isView(value)) return value.length;
+    return 0;
+  };
+  return [...scope.querySelectorAll('.js-plotly-plot')].map((el) => {
+    let named = el;
+    while (named && !named.id) named = named.parentElement;
+    const full = el._fullData || [];
+    const points = full.map((t) => Math.max(
+      length(t.x), length(t.y), length(t.z), length(t.values), length(t.labels), length(t.ids)
+    ));
+    return {
+      id: named ? named.id : '',
+      traces: (el.data || []).length,
+      types: full.map((t) => t.type),
+      points: points,
+      svg: el.querySelectorAll('.main-svg').length,
+      drawn: el.querySelectorAll(
+        'g.trace, g.slice, .heatmaplayer image, .hm image, .hm'
+      ).length,
+      title: (el._fullLayout && el._fullLayout.title && el._fullLayout.title.text) || '',
+    };
+  });
+}
+"""
+
+
+def figures(page: Page, root: str | None = None) -> list[dict[str, Any]]:
+    """The plotly figures on ``page`` (under the CSS selector ``root``), as drawn."""
+    found: list[dict[str, Any]] | None = page.evaluate(_FIGURES_JS, root)
+    assert found is not None, f"nothing on the page matches {root!r}"
+    return found
+
+
+def figure_data(page: Page, graph_id: str) -> list[dict[str, Any]]:
+    """The traces (type, name, x, y, …; plain lists) plotted in the graph with ``graph_id``
+    (the plot div itself, or the Dash ``dcc.Graph`` around it)."""
+    data: list[dict[str, Any]] | None = page.evaluate(
+        """
+        (id) => {
+          const outer = document.getElementById(id);
+          if (!outer) return null;
+          const el = outer.classList.contains('js-plotly-plot')
+            ? outer : outer.querySelector('.js-plotly-plot');
+          if (!el || !el._fullData) return null;
+          const plain = (v) => (ArrayBuffer.isView(v) ? Array.from(v)
+            : Array.isArray(v) ? v.map(plain) : v);
+          return el._fullData.map((t) => ({
+            type: t.type, name: t.name, x: plain(t.x), y: plain(t.y), z: plain(t.z),
+            text: plain(t.text), ids: plain(t.ids), labels: plain(t.labels),
+            values: plain(t.values),
+          }));
+        }
+        """,
+        graph_id,
+    )
+    assert data is not None, f"no drawn plotly graph #{graph_id} on the page"
+    return data
+
+
+#: True once every graph named (a dcc.Graph id or a plot div id) has drawn traces, and Dash is
+#: updating no component.
+_GRAPHS_READY_JS = """
+(ids) => {
+  if (document.querySelector('[data-dash-is-loading="true"]')) return false;
+  return ids.every((id) => {
+    const outer = document.getElementById(id);
+    if (!outer) return false;
+    const el = outer.classList.contains('js-plotly-plot')
+      ? outer : outer.querySelector('.js-plotly-plot');
+    return !!(el && el._fullData && el._fullData.length && el.querySelector('.main-svg'));
+  });
+}
+"""
+
+
+def wait_for_graphs(page: Page, ids: Collection[str], *, seconds: float = 30) -> None:
+    """Wait until the graphs ``ids`` are drawn with traces and no Dash callback is pending."""
+    page.wait_for_function(_GRAPHS_READY_JS, arg=list(ids), timeout=seconds * 1000)
+
+
+def wait_for(page: Page, condition: Callable[[], bool], *, what: str, seconds: float = 30) -> None:
+    """Poll ``condition`` (letting the page run in between) until it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {seconds:.0f} s waiting for {what}")
+        page.wait_for_timeout(100)
+
+
+def assert_drawn(figure: dict[str, Any], what: str) -> None:
+    """One figure has traces, data in them and marks in its SVG."""
+    assert figure["traces"] > 0, f"{what}: #{figure['id']} has no traces: {figure}"
+    assert max(figure["points"], default=0) > 0, f"{what}: #{figure['id']} plots no data: {figure}"
+    assert figure["svg"] > 0, f"{what}: #{figure['id']} was not drawn: {figure}"
+    assert figure["drawn"] > 0, f"{what}: #{figure['id']} drew no marks: {figure}"
+
+
+# Screenshots -------------------------------------------------------------------------------
+
+
+def screenshot_folder(base: Path) -> Path:
+    """``TIMEBANK_SCREENSHOTS`` if set, else ``base/screenshots``; created."""
+    configured = os.environ.get("TIMEBANK_SCREENSHOTS")
+    folder = Path(configured) if configured else base / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
+
+
+class ScreenshotSummary:
+    """A pytest plugin, registered by the first test that takes a screenshot: names the folder
+    at the end of the run (stdout is captured and warnings are errors, so neither would do)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        terminalreporter.write_sep("-", "browser screenshots")
+        terminalreporter.write_line(f"{len(self.taken)} screenshots in {self.folder}")
+
+
+@dataclass
+class Screenshots:
+    folder: Path
+    summary: ScreenshotSummary
+
+    def take(self, page: Page, name: str) -> Path:
+        """A full-page screenshot of ``page`` as ``name.png``."""
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 0
+        self.summary.taken.append(path.name)
+        print(f"screenshot: {path}")
+        return path
+
+
+def register_screenshots(config: pytest.Config, base: Path) -> Screenshots:
+    name = "timebank-browser-screenshots"
+    summary = config.pluginmanager.get_plugin(name)
+    if summary is None:
+        summary = ScreenshotSummary(screenshot_folder(base))
+        config.pluginmanager.register(summary, name)
+    assert isinstance(summary, ScreenshotSummary)
+    return Screenshots(summary.folder, summary)
+
+
+# timebank serve ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    log: Path
+
+
+@contextmanager
+def serve(store: Path, keys: Path, log: Path) -> Iterator[Server]:
+    """``timebank serve`` over ``store`` on a free port, answering /health; stopped after."""
+    port = free_port()
+    command = [*timebank(), "serve", "--store", str(store), "--port", str(port)]
+    command += ["--keys", str(keys), "--log-level", "warning"]
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=clean_environment()
+        )
+        try:
+
+            def healthy() -> bool:
+                assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+                try:
+                    return httpx2.get(f"{base}/health", timeout=2).status_code == 200
+                except httpx2.TransportError:
+                    return False
+
+            wait_until(healthy, seconds=60, what="timebank serve to answer /health")
+            yield Server(base, log)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
