@@ -92,14 +92,18 @@ def growth_figures(
     activity.update_yaxes(title_text="sessions", secondary_y=False, rangemode="tozero")
     activity.update_yaxes(title_text="hours", secondary_y=True, rangemode="tozero")
 
-    credits = go.Figure(
-        [
-            go.Bar(x=month, y=months["credits_minted"], name="credits minted"),
-            go.Bar(x=month, y=months["credits_redeemed"], name="credits redeemed"),
-            go.Scatter(x=month, y=months["credits_outstanding"], name="credits outstanding"),
-        ]
+    # Outstanding credits accumulate to many times a month's flow: their own axis keeps the
+    # monthly bars readable.
+    credits = make_subplots(specs=[[{"secondary_y": True}]])
+    credits.add_trace(go.Bar(x=month, y=months["credits_minted"], name="credits minted"))
+    credits.add_trace(go.Bar(x=month, y=months["credits_redeemed"], name="credits redeemed"))
+    credits.add_trace(
+        go.Scatter(x=month, y=months["credits_outstanding"], name="credits outstanding"),
+        secondary_y=True,
     )
-    credits.update_layout(barmode="group", yaxis_title="credits (hours)")
+    credits.update_layout(barmode="group")
+    credits.update_yaxes(title_text="credits a month (hours)", secondary_y=False)
+    credits.update_yaxes(title_text="outstanding", secondary_y=True, rangemode="tozero")
     return {
         "members": _styled(members, title="Members"),
         "activity": _styled(activity, title="Help given"),
@@ -156,7 +160,9 @@ def recruitment_figure(view: AnalyticsView, *, community_id: str | None = None) 
             line_width=0,
         )
     figure.update_yaxes(title_text="K-factor", secondary_y=False, rangemode="tozero")
-    figure.update_yaxes(title_text="balance", secondary_y=True, range=[0, 1])
+    figure.update_yaxes(
+        title_text="balance", secondary_y=True, range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1]
+    )
     return _styled(figure, title="Recruitment against service")
 
 
