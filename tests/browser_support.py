@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -30,10 +27,6 @@ from playwright.sync_api import (
     Response,
     ViewportSize,
 )
-
-from tests.conftest import free_port
-from tests.test_api import wait_until
-from tests.test_api_security import clean_environment, timebank
 
 #: Debian's chromium package (a shell wrapper around /usr/lib/chromium/chromium).
 CHROMIUM = Path(os.environ.get("TIMEBANK_CHROMIUM", "/usr/bin/chromium"))
@@ -253,40 +246,3 @@ def register_screenshots(config: pytest.Config, base: Path) -> Screenshots:
 
 
 # timebank serve ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str
-    log: Path
-
-
-@contextmanager
-def serve(store: Path, keys: Path, log: Path) -> Iterator[Server]:
-    """``timebank serve`` over ``store`` on a free port, answering /health; stopped after."""
-    port = free_port()
-    command = [*timebank(), "serve", "--store", str(store), "--port", str(port)]
-    command += ["--keys", str(keys), "--log-level", "warning"]
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env=clean_environment()
-        )
-        try:
-
-            def healthy() -> bool:
-                assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
-                try:
-                    return httpx2.get(f"{base}/health", timeout=2).status_code == 200
-                except httpx2.TransportError:
-                    return False
-
-            wait_until(healthy, seconds=60, what="timebank serve to answer /health")
-            yield Server(base, log)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)

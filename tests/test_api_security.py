@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -344,28 +346,24 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("TIMEBANK_API_")}
 
 
-def test_serve_answers_keyed_requests(tmp_path: Path) -> None:
-    store = good_store(tmp_path)
-    keys = tmp_path / "keys.toml"
-    key = add_key(keys, name="alice", role="viewer")
+@dataclass(frozen=True)
+class Server:
+    base: str
+    log: Path
+
+
+@contextmanager
+def serve(store: Path, keys: Path, log: Path, *, log_level: str = "info") -> Iterator[Server]:
+    """``timebank serve`` over ``store`` on a free port, answering /health; stopped after."""
     port = free_port()
-    log = tmp_path / "serve.log"
-    command = [
-        *timebank(),
-        "serve",
-        "--store",
-        str(store),
-        "--port",
-        str(port),
-        "--keys",
-        str(keys),
-    ]
+    command = [*timebank(), "serve", "--store", str(store), "--port", str(port)]
+    command += ["--keys", str(keys), "--log-level", log_level]
+    base = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         server = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, env=clean_environment()
         )
         try:
-            base = f"http://127.0.0.1:{port}"
 
             def healthy() -> bool:
                 assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
@@ -375,12 +373,7 @@ def test_serve_answers_keyed_requests(tmp_path: Path) -> None:
                     return False
 
             wait_until(healthy, seconds=60, what="timebank serve to answer /health")
-            members = httpx2.get(f"{base}/v1/members", headers={"X-API-Key": key}, timeout=10)
-            assert members.status_code == 200, members.text
-            assert members.json()["total"] == 4
-            anonymous = httpx2.get(f"{base}/v1/members", timeout=10)
-            assert anonymous.status_code == 401
-            assert anonymous.headers["content-type"].startswith("application/problem+json")
+            yield Server(base, log)
         finally:
             server.terminate()
             try:
@@ -388,6 +381,20 @@ def test_serve_answers_keyed_requests(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
+
+
+def test_serve_answers_keyed_requests(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    key = add_key(keys, name="alice", role="viewer")
+    log = tmp_path / "serve.log"
+    with serve(good_store(tmp_path), keys, log) as server:
+        base = server.base
+        members = httpx2.get(f"{base}/v1/members", headers={"X-API-Key": key}, timeout=10)
+        assert members.status_code == 200, members.text
+        assert members.json()["total"] == 4
+        anonymous = httpx2.get(f"{base}/v1/members", timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"].startswith("application/problem+json")
     text = log.read_text(encoding="utf-8", errors="replace")
     assert re.search(r"GET /v1/members 200 \d+\.\dms key=alice", text), text
     assert key not in text

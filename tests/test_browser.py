@@ -35,11 +35,11 @@ from tests.browser_support import (
     figures,
     launch,
     register_screenshots,
-    serve,
     wait_for,
     wait_for_graphs,
 )
 from tests.conftest import ingest_generated
+from tests.test_api_security import serve
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,6 @@ import base64
 import json
 import logging
 import re
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ from graph.metrics.tiers import TIER_LEVELS
 from graph.model import Ring
 from graph.policy import default_policy_text, load_policy
 from graph.store import GraphStore, open_store
-from tests.conftest import NOW, free_port, ingest_generated
+from tests.conftest import NOW, ingest_generated
 from tests.test_api import (
     Served,
     assert_problem,
@@ -45,9 +44,8 @@ from tests.test_api import (
     expected_downline,
     make_keys,
     serving,
-    wait_until,
 )
-from tests.test_api_security import clean_environment, timebank
+from tests.test_api_security import serve
 
 PEOPLE = (("vic", "viewer"), ("rev", "reviewer"), ("adm", "admin"))
 PAGES = ("growth", "referrals", "tiers", "rings", "trust")
@@ -1009,47 +1007,21 @@ def test_timebank_serve_serves_the_dashboards(tmp_path: Path) -> None:
         ingest_pyramid(store)
     keys = tmp_path / "keys.toml"
     key = add_key(keys, name="rita", role="reviewer")
-    port = free_port()
     log = tmp_path / "serve.log"
-    command = [*timebank(), "serve", "--store", str(location), "--port", str(port)]
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*command, "--keys", str(keys)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=clean_environment(),
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-
-            def healthy() -> bool:
-                assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
-                try:
-                    return httpx2.get(f"{base}/health", timeout=2).status_code == 200
-                except httpx2.TransportError:
-                    return False
-
-            wait_until(healthy, seconds=60, what="timebank serve to answer /health")
-            with httpx2.Client(base_url=base, timeout=10) as client:
-                assert client.get("/dashboards/growth").status_code == 303
-                answer = client.post(
-                    "/dashboards/login", data={"key": key, "next": "/dashboards/growth"}
-                )
-                assert answer.status_code == 303, answer.text
-                assert answer.headers["location"] == "/dashboards/growth"
-                page = client.get("/dashboards/growth")
-                assert page.status_code == 200
-                assert '<script id="_dash-config"' in page.text
-                layout = client.get("/dashboards/_dash-layout")
-                assert layout.status_code == 200
-                assert find(layout.json(), "nav-rings") is not None
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+    with (
+        serve(location, keys, log) as server,
+        httpx2.Client(base_url=server.base, timeout=10) as client,
+    ):
+        assert client.get("/dashboards/growth").status_code == 303
+        answer = client.post("/dashboards/login", data={"key": key, "next": "/dashboards/growth"})
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/dashboards/growth"
+        page = client.get("/dashboards/growth")
+        assert page.status_code == 200
+        assert '<script id="_dash-config"' in page.text
+        layout = client.get("/dashboards/_dash-layout")
+        assert layout.status_code == 200
+        assert find(layout.json(), "nav-rings") is not None
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "dashboards at /dashboards/" in text
     assert re.search(r"POST /dashboards/login 303 \d+\.\dms key=rita", text), text
