@@ -115,13 +115,7 @@ from graph.views import AnalyticsView, records
 __all__ = ["PAGES", "mount_dashboards"]
 
 #: Page path (under /dashboards/) → title, in navigation order.
-PAGES = {
-    "growth": "Growth",
-    "referrals": "Referral explorer",
-    "tiers": "Tiers",
-    "rings": "Fraud review",
-    "trust": "Trust",
-}
+PAGES = figures.VIEWS
 #: Rows the ring queue and the member tables show at most.
 QUEUE_ROWS = 200
 TABLE_ROWS = 20

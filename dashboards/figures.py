@@ -23,6 +23,7 @@ from graph.views import AnalyticsView
 
 __all__ = [
     "RISK_SCALE",
+    "VIEWS",
     "cohort_heatmap",
     "downline_sunburst",
     "explanation_figure",
@@ -38,6 +39,15 @@ __all__ = [
     "what_if_figure",
 ]
 
+#: The views, by the name that makes their dashboard path and report page, with their titles,
+#: in navigation order.
+VIEWS = {
+    "growth": "Growth",
+    "referrals": "Referral explorer",
+    "tiers": "Tiers",
+    "rings": "Fraud review",
+    "trust": "Trust",
+}
 #: Fraud risk 0 → 1 as green → amber → red, everywhere a member is coloured by risk.
 RISK_SCALE = [[0.0, "#2e7d32"], [0.5, "#f9a825"], [1.0, "#c62828"]]
 _TIER_LABELS = {

@@ -21,13 +21,10 @@ from graph.views import AnalyticsView, records
 
 __all__ = ["PAGES", "write_report"]
 
-#: The bundle's pages: file name → title, in navigation order.
+#: The bundle's pages: file name → title, in navigation order (growth is the index).
 PAGES = {
-    "index.html": "Growth",
-    "referrals.html": "Referrals",
-    "tiers.html": "Tiers",
-    "rings.html": "Fraud review",
-    "trust.html": "Trust",
+    ("index" if name == "growth" else name) + ".html": title
+    for name, title in figures.VIEWS.items()
 }
 #: Rings drawn one by one on the fraud page (the queue table lists them all).
 DRAWN_RINGS = 10
