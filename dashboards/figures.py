@@ -447,7 +447,10 @@ def explanation_figure(explanation_rows: Sequence[Mapping[str, Any]]) -> go.Figu
     """One member's trust explanation (the profile's ``trust.explanation``): each term's share
     of the member's trust (seed, vouches, insular vouches) or distrust (complaints)."""
     labels = [
-        f"{row['kind']}: {row['partner_id']}" if row.get("partner_id") else str(row["kind"])
+        f"{row['kind']}: {row['partner_id']}"
+        if row.get("partner_id")
+        # Its share is of the member's hours, not of its trust: say so where it is drawn.
+        else ("insular hours (share of hours)" if row["kind"] == "insular_hours" else "seed")
         for row in explanation_rows
     ]
     shares = [row.get("share") or 0.0 for row in explanation_rows]

@@ -78,6 +78,15 @@ class Watch:
             self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
     def _failed(self, request: Request) -> None:
+        # A request the browser itself cancels because the page moved on (net::ERR_ABORTED,
+        # e.g. the favicon of a page left at once) is not a failure of the server or the page.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type not in (
+            "document",
+            "script",
+            "xhr",
+            "fetch",
+        ):
+            return
         self.errors.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
     def unexpected(self) -> list[str]:

@@ -888,7 +888,10 @@ def test_trust_shows_the_spread_the_extremes_and_one_explanation(served: Served)
     helped = set(sessions.loc[sessions["helper_id"] == member, "recipient_id"])
     assert {row[1] for row in vouches} <= helped
     chart = shown["trust-explanation-chart"]["figure"]["data"][0]
-    assert list(chart["y"]) == [f"{row[0]}: {row[1]}" if row[1] else row[0] for row in rows]
+    unpartnered = {"seed": "seed", "insular_hours": "insular hours (share of hours)"}
+    assert list(chart["y"]) == [
+        f"{row[0]}: {row[1]}" if row[1] else unpartnered[row[0]] for row in rows
+    ]
     missing = browser.call("trust-explanation-chart.figure", {"trust-member.value": "nobody"})
     assert missing["trust-member-error"]["children"] == "No member 'nobody'."
 
