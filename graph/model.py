@@ -250,10 +250,14 @@ class Snapshot:
         return max(latest) if latest else np.datetime64(0, "s")
 
     @cached_property
+    def member_ids(self) -> np.ndarray:
+        """Member ids by member number, as an object array (one id per number)."""
+        return self.members["member_id"].to_numpy(dtype=object)
+
+    @cached_property
     def member_positions(self) -> dict[str, int]:
         """Member id → member number, for finding one member at a time."""
-        ids = self.members["member_id"].to_numpy(dtype=object)
-        return {member: position for position, member in enumerate(ids)}
+        return {member: position for position, member in enumerate(self.member_ids)}
 
     @cached_property
     def referrer(self) -> np.ndarray:

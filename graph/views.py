@@ -250,10 +250,6 @@ class AnalyticsView:
         """Each member's credit account (:func:`graph.metrics.growth.balances`)."""
         return balances(self.snapshot, ledger=self.ledger)
 
-    @cached_property
-    def _member_ids(self) -> npt.NDArray[np.object_]:
-        return self.snapshot.members["member_id"].to_numpy(dtype=object)
-
     def position(self, member_id: str) -> int:
         """The member's number in the snapshot.
 
@@ -362,7 +358,7 @@ class AnalyticsView:
         tree was cut short by ``max_nodes`` (levels beyond ``depth`` are not a cut)."""
         root = self.position(member_id)
         children_start, children = self._children
-        ids = self._member_ids
+        ids = self.snapshot.member_ids
         nodes: dict[int, dict[str, Any]] = {root: {"member_id": ids[root], "children": []}}
         level = [root]
         truncated = False
@@ -574,7 +570,7 @@ class AnalyticsView:
         located = self._session_index.get_indexer(pd.Index(list(ring.session_ids)))
         found = located[located >= 0]
         sessions = self.snapshot.sessions.iloc[np.sort(found)]
-        ids = self._member_ids
+        ids = self.snapshot.member_ids
         evidence = pd.DataFrame(
             {
                 "session_id": sessions["session_id"].to_numpy(dtype=object),

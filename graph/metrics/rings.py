@@ -576,7 +576,7 @@ def detect_rings(
     if not 0 <= min_score <= 1:
         raise ValueError(f"min_score must be in [0, 1], not {min_score}")
     help_ = _Help.of(snapshot)
-    ids = snapshot.members["member_id"].to_numpy(dtype=object)
+    ids = snapshot.member_ids
     percentile = (
         None
         if trust_percentile is None

@@ -476,10 +476,6 @@ class TrustModel:
         return rows
 
     @cached_property
-    def _member_ids(self) -> npt.NDArray[np.object_]:
-        return self.snapshot.members["member_id"].to_numpy(dtype=object)
-
-    @cached_property
     def _complaint_factor(self) -> FloatArray:
         """Per complainant: the distrust it lays per unit of complaint."""
         return np.asarray(self.goodness * self.positive_trust, dtype=np.float64)
@@ -506,7 +502,7 @@ class TrustModel:
         # Needles of the haystack's dtype: mixed dtypes would make numpy cast all of it.
         first, last = np.searchsorted(helpers, np.array([position, position + 1], helpers.dtype))
         helped = {name: column[first:last] for name, column in by_helper.items()}
-        ids = self._member_ids
+        ids = self.snapshot.member_ids
         for row in rows:
             partner = cast("int | None", row.pop("partner", None))
             row["partner_id"] = "" if partner is None else ids[partner]
