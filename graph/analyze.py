@@ -267,8 +267,4 @@ def compare_tier_policies(
 
     Trust and fan-out are computed once; both policies judge the same measures.
     """
-    measures = tier_measures(snapshot)
-    return tiers.compare_policies(
-        tiers.assign_tiers(measures, policy=current),
-        tiers.assign_tiers(measures, policy=alternative),
-    )
+    return tiers.what_if(tier_measures(snapshot), current=current, alternative=alternative)

@@ -480,10 +480,7 @@ class AnalyticsView:
         """How members would move from ``current`` (default: the view's policy) to
         ``alternative``, judged on the same measured values."""
         measures = self.analysis.tables["tiers.csv"][MEASURE_COLUMNS]
-        return tiers.compare_policies(
-            tiers.assign_tiers(measures, policy=current or self.policy),
-            tiers.assign_tiers(measures, policy=alternative),
-        )
+        return tiers.what_if(measures, current=current or self.policy, alternative=alternative)
 
     # Growth --------------------------------------------------------------------------------
 

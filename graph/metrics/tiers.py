@@ -77,6 +77,7 @@ __all__ = [
     "compare_policies",
     "tier_measures",
     "tiers",
+    "what_if",
 ]
 
 TierName = Literal["time_volunteer", "community_head", "symbiotic_member", "city_partner"]
@@ -736,6 +737,14 @@ def compare_policies(current: pd.DataFrame, alternative: pd.DataFrame) -> TierCo
         transitions=transitions,
         counts=counts,
         movers=movers,
+    )
+
+
+def what_if(measures: pd.DataFrame, *, current: Policy, alternative: Policy) -> TierComparison:
+    """How members' tiers move from ``current`` to ``alternative``, both judging the same
+    ``measures`` (columns :data:`MEASURE_COLUMNS`, e.g. from :func:`tier_measures`)."""
+    return compare_policies(
+        assign_tiers(measures, policy=current), assign_tiers(measures, policy=alternative)
     )
 
 
