@@ -498,13 +498,7 @@ class AnalyticsView:
     ) -> pd.DataFrame:
         """The monthly series (``growth.csv``) of the whole network or one community, months
         from ``start`` to ``end`` inclusive (the months containing them)."""
-        table = self.analysis.tables["growth.csv"]
-        if community_id is None:
-            chosen = table[table["scope"] == "all"]
-        else:
-            chosen = table[
-                (table["scope"] == "community") & (table["community_id"] == community_id)
-            ]
+        chosen = _in_scope(self.analysis.tables["growth.csv"], community_id)
         months = chosen["month"].to_numpy(dtype="datetime64[s]")
         keep = np.ones(len(chosen), dtype=bool)
         if start is not None:
@@ -523,12 +517,10 @@ class AnalyticsView:
 
     def cohorts(self, *, community_id: str | None = None) -> pd.DataFrame:
         """Cohort retention (``cohorts.csv``) of the whole network or one community."""
-        table = self.analysis.tables["cohorts.csv"]
-        if community_id is None:
-            return table[table["scope"] == "all"].reset_index(drop=True)
-        table = self._community_cohorts
-        chosen = (table["scope"] == "community") & (table["community_id"] == community_id)
-        return table[chosen].reset_index(drop=True)
+        table = (
+            self.analysis.tables["cohorts.csv"] if community_id is None else self._community_cohorts
+        )
+        return _in_scope(table, community_id).reset_index(drop=True)
 
     @cached_property
     def _community_cohorts(self) -> pd.DataFrame:
@@ -604,6 +596,14 @@ class AnalyticsView:
             return self.position(member_id)
         except KeyError:
             return None
+
+
+def _in_scope(table: pd.DataFrame, community_id: str | None) -> pd.DataFrame:
+    """The rows of a growth or cohort table for the whole network (``scope == "all"``), or for
+    one community."""
+    if community_id is None:
+        return table[table["scope"] == "all"]
+    return table[(table["scope"] == "community") & (table["community_id"] == community_id)]
 
 
 def _utc_naive(moment: datetime) -> np.datetime64:
