@@ -150,8 +150,9 @@ def write_report(
 
 def _growth_page(view: AnalyticsView) -> _Page:
     page = _Page("index.html", view)
-    latest = view.growth().iloc[-1] if len(view.growth()) else None
-    if latest is not None:
+    months = view.growth()
+    if len(months):
+        latest = months.iloc[-1]
         cards = {
             "members": f"{int(latest['members_total']):,}",
             "active last month": f"{int(latest['active_members']):,}",

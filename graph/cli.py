@@ -568,7 +568,7 @@ def keys_add(
 
 def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: Ledger) -> Path:
     """Analyse ``store`` (storing nothing) and write the static report of its views."""
-    from dashboards.report import write_report
+    from dashboards.report import DRAWN_RINGS, write_report
     from graph.analyze import analyze_store
     from graph.views import AnalyticsView
 
@@ -576,7 +576,7 @@ def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: 
         tier_policy = load_policy(policy)
         done = analyze_store(store, policy=tier_policy, ledger=ledger, write_back=False)
         stored = store.rings()
-        trails = {ring.ring_id: store.ring_reviews(ring.ring_id) for ring in stored[:10]}
+        trails = {ring.ring_id: store.ring_reviews(ring.ring_id) for ring in stored[:DRAWN_RINGS]}
     view = AnalyticsView.of(done.snapshot, done.analysis, policy=tier_policy, ledger=ledger)
     return write_report(view, out, rings=stored or None, trails=trails)
 
