@@ -25,7 +25,6 @@ logout, after :data:`SESSION_SECONDS`, or when the server stops.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import secrets
@@ -41,9 +40,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.api.deps import over_limit, short_of
 from graph.api.problems import problem_response
 from graph.api.security import KeyRing, RateLimiter
-from graph.config import ApiKey, Role
+from graph.config import ApiKey, Role, hash_key
 
 __all__ = [
     "COOKIE",
@@ -77,10 +77,6 @@ FRAMING_HEADERS = [
 ]
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 @dataclass(frozen=True)
 class _Session:
     key: ApiKey
@@ -104,7 +100,7 @@ class Sessions:
         """A new session for ``key``; returns its token (for the cookie, and nowhere else)."""
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._by_digest[_digest(token)] = _Session(key, time.monotonic() + self.seconds)
+            self._by_digest[hash_key(token)] = _Session(key, time.monotonic() + self.seconds)
             while len(self._by_digest) > self.limit:
                 self._by_digest.popitem(last=False)
         return token
@@ -113,7 +109,7 @@ class Sessions:
         """The key ``token``'s session stands for, or None (no such session, or expired)."""
         if not token:
             return None
-        digest = _digest(token)
+        digest = hash_key(token)
         with self._lock:
             session = self._by_digest.get(digest)
             if session is None:
@@ -127,7 +123,7 @@ class Sessions:
         """End ``token``'s session (nothing happens for an unknown one)."""
         if token:
             with self._lock:
-                self._by_digest.pop(_digest(token), None)
+                self._by_digest.pop(hash_key(token), None)
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -332,15 +328,9 @@ class DashboardGate:
                 await refused(scope, receive, framed)
             return
         scope.setdefault("state", {})["api_key_name"] = key.name
-        wait = self.limiter.admit(key.name)
-        if wait > 0:
-            limited = problem_response(
-                request,
-                "rate-limited",
-                f"key {key.name!r} is over its rate limit; retry later",
-                headers={"Retry-After": self.limiter.retry_after(wait)},
-            )
-            await limited(scope, receive, framed)
+        limited = over_limit(key, self.limiter)
+        if limited is not None:
+            await limited.response(request)(scope, receive, framed)
             return
         if page and path != f"{PREFIX}/":
             # Every page is the same Dash shell; the browser's path picks what it shows.
@@ -348,13 +338,9 @@ class DashboardGate:
         if path == CALLBACK_PATH and scope["method"] == "POST":
             body = await _read_body(receive)
             needed = self._role_needed(body)
-            if needed is not None and not key.allows(needed):
-                forbidden = problem_response(
-                    request,
-                    "forbidden",
-                    f"this needs the {needed} role; key {key.name!r} is {key.role}",
-                )
-                await forbidden(scope, receive, framed)
+            forbidden = None if needed is None else short_of(key, needed)
+            if forbidden is not None:
+                await forbidden.response(request)(scope, receive, framed)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, framed)

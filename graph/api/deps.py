@@ -41,6 +41,26 @@ async def get_service(request: Request) -> ApiService:
 ServiceDep = Annotated[ApiService, Depends(get_service)]
 
 
+def over_limit(key: ApiKey, limiter: RateLimiter) -> ProblemError | None:
+    """Count one request of ``key``: None when its rate limit admits it, else the 429 problem
+    (with ``Retry-After``)."""
+    wait = limiter.admit(key.name)
+    if wait <= 0:
+        return None
+    return ProblemError(
+        "rate-limited",
+        f"key {key.name!r} is over its rate limit; retry later",
+        headers={"Retry-After": limiter.retry_after(wait)},
+    )
+
+
+def short_of(key: ApiKey, role: Role) -> ProblemError | None:
+    """The 403 problem when ``key``'s role does not allow ``role``, else None."""
+    if key.allows(role):
+        return None
+    return ProblemError("forbidden", f"this needs the {role} role; key {key.name!r} is {key.role}")
+
+
 def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
     """A dependency admitting callers whose key allows ``role``: 401 without a valid key,
     429 over the key's rate limit, 403 for a key whose role falls short."""
@@ -58,17 +78,9 @@ def require(role: Role) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
                 headers={"WWW-Authenticate": 'APIKey header="X-API-Key"'},
             )
         request.state.api_key_name = key.name
-        wait = limiter.admit(key.name)
-        if wait > 0:
-            raise ProblemError(
-                "rate-limited",
-                f"key {key.name!r} is over its rate limit; retry later",
-                headers={"Retry-After": limiter.retry_after(wait)},
-            )
-        if not key.allows(role):
-            raise ProblemError(
-                "forbidden", f"this needs the {role} role; key {key.name!r} is {key.role}"
-            )
+        refusal = over_limit(key, limiter) or short_of(key, role)
+        if refusal is not None:
+            raise refusal
         return key
 
     return admit

@@ -83,6 +83,12 @@ class ProblemError(Exception):
         super().__init__(detail)
         self.slug, self.detail, self.errors, self.headers = slug, detail, errors, headers
 
+    def response(self, request: Request) -> JSONResponse:
+        """This problem as the response to ``request``."""
+        return problem_response(
+            request, self.slug, self.detail, errors=self.errors, headers=self.headers
+        )
+
 
 def invalid(field: str, message: str) -> ProblemError:
     """A validation problem about one field (``body.files``), named in detail and errors."""
@@ -125,9 +131,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def api_problem(request: Request, error: ProblemError) -> JSONResponse:
-        return problem_response(
-            request, error.slug, error.detail, errors=error.errors, headers=error.headers
-        )
+        return error.response(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
