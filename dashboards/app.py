@@ -110,6 +110,7 @@ from graph.errors import PolicyError, ReviewError, RingNotFoundError
 from graph.metrics.tiers import TIER_LEVELS
 from graph.model import RING_STATUSES, Ring, RingReview, RingStatus
 from graph.policy import default_policy_text, parse_policy
+from graph.rings import ring_summary
 from graph.views import AnalyticsView, records
 
 __all__ = ["PAGES", "mount_dashboards"]
@@ -627,18 +628,7 @@ def _trust_page(view: AnalyticsView) -> html.Div:
 
 
 def _ring_rows(rings: Sequence[Ring]) -> list[dict[str, Any]]:
-    return [
-        {
-            "ring_id": ring.ring_id,
-            "kind": ring.kind,
-            "status": ring.status,
-            "score": ring.score,
-            "members": len(ring.members),
-            "hours": ring.hours,
-            "reasons": "; ".join(ring.reasons),
-        }
-        for ring in rings
-    ]
+    return [{**ring_summary(ring), "reasons": "; ".join(ring.reasons)} for ring in rings]
 
 
 def _queue_table(rings: Sequence[Ring]) -> html.Table | html.P:

@@ -17,6 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from dashboards import figures
 from graph.model import Ring, RingReview
+from graph.rings import ring_summary
 from graph.views import AnalyticsView, records
 
 __all__ = ["PAGES", "write_report"]
@@ -223,18 +224,7 @@ def _rings_page(
         + ".</p>"
     )
     page.table(
-        [
-            {
-                "ring_id": ring.ring_id,
-                "kind": ring.kind,
-                "status": ring.status,
-                "score": ring.score,
-                "members": len(ring.members),
-                "hours": ring.hours,
-                "reasons": list(ring.reasons),
-            }
-            for ring in queue
-        ],
+        [ring_summary(ring) for ring in queue],
         ["ring_id", "kind", "status", "score", "members", "hours", "reasons"],
     )
     for ring in queue[:DRAWN_RINGS]:

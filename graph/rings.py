@@ -30,6 +30,7 @@ __all__ = [
     "ring_as_dict",
     "ring_id_for",
     "ring_review",
+    "ring_summary",
 ]
 
 #: A detected ring continues a stored ring of its kind when their member sets overlap at least
@@ -227,6 +228,23 @@ def ring_as_dict(ring: Ring) -> dict[str, Any]:
         "hours": ring.hours,
         "credits": ring.credits,
         "status": ring.status,
+    }
+
+
+def ring_summary(ring: Ring) -> dict[str, Any]:
+    """A ring as the review queue lists it: :func:`ring_as_dict` with the number of
+    ``members`` instead of their ids, no session ids, and times as datetimes."""
+    return {
+        "ring_id": ring.ring_id,
+        "kind": ring.kind,
+        "status": ring.status,
+        "score": ring.score,
+        "members": len(ring.members),
+        "reasons": list(ring.reasons),
+        "first_at": ring.first_at,
+        "last_at": ring.last_at,
+        "hours": ring.hours,
+        "credits": ring.credits,
     }
 
 

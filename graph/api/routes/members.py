@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from graph.api.deps import ServiceDep, ViewDep, Viewer, query_moment
 from graph.api.problems import ProblemError
-from graph.api.routes.rings import ring_summary
 from graph.api.schemas import MOMENT_PATTERN, MemberPage, MemberProfile, TierName
+from graph.rings import ring_summary
 from graph.views import MEMBER_SORT_KEYS, MemberFilter
 
 router = APIRouter(prefix="/v1/members", tags=["members"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
@@ -20,27 +20,12 @@ from graph.api.schemas import (
     RingStatusName,
     RingSummary,
 )
-from graph.model import Ring, RingReview
+from graph.model import RingReview
+from graph.rings import ring_summary
 
 router = APIRouter(prefix="/v1/rings", tags=["rings"])
 
 RingIdPath = Annotated[str, Path(min_length=1, max_length=200, description="The ring's id.")]
-
-
-def ring_summary(ring: Ring) -> dict[str, Any]:
-    """A ring as the queue lists it (member count, not the members)."""
-    return {
-        "ring_id": ring.ring_id,
-        "kind": ring.kind,
-        "status": ring.status,
-        "score": ring.score,
-        "members": len(ring.members),
-        "reasons": list(ring.reasons),
-        "first_at": ring.first_at,
-        "last_at": ring.last_at,
-        "hours": ring.hours,
-        "credits": ring.credits,
-    }
 
 
 def review_entry(review: RingReview) -> ReviewEntry:
