@@ -529,7 +529,7 @@ def serve(
     )
     with _errors_as_exit():
         settings = ApiSettings() if keys is None else ApiSettings(keys_file=keys)
-        settings.all_keys()
+        keys_allowed = settings.all_keys()
         service = ApiService(
             store,
             policy=load_policy(policy),
@@ -540,7 +540,7 @@ def serve(
         f"Serving {store} on http://{host}:{port} (docs at /docs, dashboards at /dashboards/)"
     )
     uvicorn.run(
-        create_app(service, settings),
+        create_app(service, settings, keys=keys_allowed),
         host=host,
         port=port,
         access_log=False,
