@@ -24,9 +24,7 @@ repeated in ``--rounds`` interleaved rounds and reported as median (range).
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import networkx as nx
@@ -35,19 +33,15 @@ import pandas as pd
 from scipy import sparse
 
 from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
+from graph.errors import DatasetError
 from graph.generate import GeneratorParams, generate
 from graph.ingest import ingest, read_snap
 from graph.metrics.centrality import power_iteration
 from graph.metrics.evaluation import auc
 from graph.metrics.trust import TrustModel, _discounted, _in_order, _locality_order, trust_model
+from graph.shared_data import bitcoin_otc_folder
 from graph.store import SqliteStore
 
-#: SNAP Bitcoin OTC and REV2's labels: ``shared/`` beside the checkout, or TIMEBANK_SHARED.
-OTC = (
-    Path(os.environ.get("TIMEBANK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    / "data"
-    / "bitcoin-otc"
-)
 #: Member vectors each power iteration reads or writes: the scaled scores the product reads,
 #: the product (the next scores), the previous scores, the inverse out-weights, the next scaled
 #: scores and the L1 difference.
@@ -64,14 +58,19 @@ class VouchEdges(NamedTuple):
 
 
 def otc_auc() -> tuple[float, float]:
-    """AUC of low trust against the OTC fraud labels, and the seconds trust took."""
+    """AUC of low trust against the OTC fraud labels, and the seconds trust took.
+
+    The data is ``shared/data/bitcoin-otc/`` beside the checkout, or under ``TIMEBANK_SHARED``
+    (:func:`graph.shared_data.bitcoin_otc_folder`).
+    """
+    otc = bitcoin_otc_folder()
     store = SqliteStore(":memory:")
-    ingest(read_snap(OTC / "network.csv"), store)
+    ingest(read_snap(otc / "network.csv"), store)
     snapshot = store.snapshot()
     started = time.perf_counter()
     table = trust_model(snapshot).scores().set_index("member_id")
     seconds = time.perf_counter() - started
-    labels = pd.read_csv(OTC / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
+    labels = pd.read_csv(otc / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
     trust = table.loc[labels["node"], "trust_score"].to_numpy()
     return auc(-trust, labels["label"].str.strip() == "-1"), seconds
 
@@ -154,7 +153,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     args = parser.parse_args()
 
-    otc, otc_seconds = otc_auc()
+    try:
+        otc, otc_seconds = otc_auc()
+    except DatasetError as error:
+        parser.exit(2, f"bench_trust: {error}\n")
     planted = [planted_fraud_auc(3000, seed) for seed in (1, 2, 3)]
     with SqliteStore(prepared_store_path(args.members)) as store:
         snapshot = store.snapshot()

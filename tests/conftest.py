@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,11 +21,6 @@ from graph.neo4j_server import Neo4jServerError, ServerInfo
 from graph.store import GraphStore, SqliteStore, open_store
 from graph.store.base import COUNTED_TABLES
 from graph.store.neo4j import Neo4jStore
-
-#: The shared read-only data (``shared/`` beside the checkout, as in CI); TIMEBANK_SHARED moves it.
-SHARED = Path(os.environ.get("TIMEBANK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-#: SNAP Bitcoin OTC ratings and REV2's fraud labels.
-BITCOIN_OTC = SHARED / "data" / "bitcoin-otc"
 
 #: A small valid dataset; tests copy it and break one thing at a time.
 GOOD = {

@@ -17,8 +17,9 @@ from graph.metrics.evaluation import auc
 from graph.metrics.insular import insular_sessions
 from graph.metrics.trust import EXPLANATION_COLUMNS, TRUST_COLUMNS, trust_model, trust_scores
 from graph.model import Snapshot
+from graph.shared_data import bitcoin_otc_folder
 from graph.store import SqliteStore
-from tests.conftest import BITCOIN_OTC, ingest_generated, snapshot_of
+from tests.conftest import ingest_generated, snapshot_of
 
 Session = tuple[str, str, float, int | None]  # helper, recipient, hours, rating
 
@@ -217,12 +218,11 @@ def test_scores_are_valid_on_generated_networks(seed: int) -> None:
 
 
 def test_bitcoin_otc_fraud_auc() -> None:
+    otc = bitcoin_otc_folder()
     store = SqliteStore(":memory:")
-    report = ingest(read_snap(BITCOIN_OTC / "network.csv"), store)
+    report = ingest(read_snap(otc / "network.csv"), store)
     assert report.tables["sessions"].inserted == 35_592
-    labels = pd.read_csv(
-        BITCOIN_OTC / "ground_truth.csv", header=None, names=["node", "label"], dtype=str
-    )
+    labels = pd.read_csv(otc / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
     table = trust_scores(store.snapshot()).set_index("member_id")
     score = table.loc[labels["node"], "trust_score"].to_numpy()
     fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
