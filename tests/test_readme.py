@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import LiteralString, cast
 
@@ -10,6 +14,7 @@ import pandas as pd
 import pytest
 
 from graph.analyze import analyze_store
+from graph.config import hash_key
 from graph.store.neo4j import Neo4jStore
 from tests.conftest import ingest_generated
 
@@ -75,3 +80,39 @@ def test_the_ring_queries_return_each_rings_members_and_evidence(
         assert sum(row["hours"] for row in rows) == pytest.approx(ring.hours)
     for query in (members_query, sessions_query):
         assert neo4j_store.query(query, ring_id="loop-nosuchring") == []
+
+
+def test_the_key_command_puts_the_key_and_nothing_else_into_key(tmp_path: Path) -> None:
+    """The README's ``KEY=$(timebank keys add …)`` line, run as written by a shell through the
+    real entry point: ``$KEY`` is the key whose digest the keys file holds."""
+    (line,) = [
+        line
+        for block in fenced("sh")
+        for line in block.splitlines()
+        if line.startswith("KEY=$(timebank keys add ")
+    ]
+    # The entry point installed beside this Python, as an activated environment would find it.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = subprocess.run(
+        ["bash", "-c", f'set -e\n{line}\nprintf "%s" "$KEY"'],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout
+    assert re.fullmatch(r"\S+", key), key
+    file = re.search(r"--file (\S+)\)", line)
+    assert file is not None
+    keys = tomllib.loads((tmp_path / file[1]).read_text(encoding="utf-8"))["keys"]
+    assert [entry["sha256"] for entry in keys] == [hash_key(key)]
+
+
+def test_the_readme_keys_file_is_ignored_by_git() -> None:
+    """Following the README in the checkout leaves no untracked keys file behind."""
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", "keys.toml"], cwd=ROOT, capture_output=True
+    )
+    assert result.returncode == 0, "keys.toml is not in .gitignore"
