@@ -2,15 +2,19 @@
 logs, plotly figures read back from the page, screenshots, and ``timebank serve`` as a process.
 
 Chromium is the distribution's (``apt-get install chromium``), never a Playwright download:
-``TIMEBANK_CHROMIUM`` may point elsewhere. Screenshots go to ``TIMEBANK_SCREENSHOTS`` (CI sets it
-to a folder it keeps as an artifact), else to ``screenshots/`` in pytest's temporary folder; the
-folder is named in the terminal summary of every run that took one.
+``TIMEBANK_CHROMIUM`` may point elsewhere. Members' names are Chinese, so the screenshots need a
+CJK font (``apt-get install fonts-wqy-microhei``), or they show boxes; the run's summary says
+when fontconfig knows none. Screenshots go to ``TIMEBANK_SCREENSHOTS``, else to
+``artifacts/screenshots/`` in the checkout (git-ignored; CI keeps that folder as an artifact);
+the folder is named in the terminal summary of every run that took one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -208,25 +212,53 @@ def assert_drawn(figure: dict[str, Any], what: str) -> None:
 # Screenshots -------------------------------------------------------------------------------
 
 
-def screenshot_folder(base: Path) -> Path:
-    """``TIMEBANK_SCREENSHOTS`` if set, else ``base/screenshots``; created."""
+def screenshot_folder(root: Path) -> Path:
+    """``TIMEBANK_SCREENSHOTS`` if set, else ``artifacts/screenshots`` under ``root`` (the
+    checkout: pytest's rootpath), where CI keeps them too; created."""
     configured = os.environ.get("TIMEBANK_SCREENSHOTS")
-    folder = Path(configured) if configured else base / "screenshots"
+    folder = Path(configured) if configured else root / "artifacts" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder.resolve()
 
 
+def has_cjk_font() -> bool | None:
+    """Whether fontconfig (which Chromium draws text with) knows a font for Chinese; None when
+    ``fc-list`` is missing, so it cannot tell."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return None
+    listed = subprocess.run(
+        [fc_list, ":lang=zh", "family"], capture_output=True, text=True, check=False
+    )
+    return listed.returncode == 0 and bool(listed.stdout.strip())
+
+
 class ScreenshotSummary:
     """A pytest plugin, registered by the first test that takes a screenshot: names the folder
-    at the end of the run (stdout is captured and warnings are errors, so neither would do)."""
+    at the end of the run (stdout is captured and warnings are errors, so neither would do),
+    and says when the screenshots will show boxes for want of a CJK font."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, cjk_font: bool | None) -> None:
         self.folder = folder
+        self.cjk_font = cjk_font
         self.taken: list[str] = []
+
+    def lines(self) -> list[str]:
+        """What the summary says."""
+        lines = [f"{len(self.taken)} screenshots in {self.folder}"]
+        if self.cjk_font is None:
+            lines.append("could not check for a CJK font: fc-list (fontconfig) is missing")
+        elif not self.cjk_font:
+            lines.append(
+                "no CJK font: Chinese names show as boxes in the screenshots "
+                "(apt-get install fonts-wqy-microhei)"
+            )
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "browser screenshots")
-        terminalreporter.write_line(f"{len(self.taken)} screenshots in {self.folder}")
+        for line in self.lines():
+            terminalreporter.write_line(line)
 
 
 @dataclass
@@ -244,11 +276,16 @@ class Screenshots:
         return path
 
 
-def register_screenshots(config: pytest.Config, base: Path) -> Screenshots:
+def register_screenshots(config: pytest.Config, base: Path | None = None) -> Screenshots:
+    """The run's screenshots, in :func:`screenshot_folder` of the checkout.
+
+    ``base`` is not used: the folder no longer depends on pytest's temporary folder (callers
+    that still pass its basetemp can stop).
+    """
     name = "timebank-browser-screenshots"
     summary = config.pluginmanager.get_plugin(name)
     if summary is None:
-        summary = ScreenshotSummary(screenshot_folder(base))
+        summary = ScreenshotSummary(screenshot_folder(config.rootpath), cjk_font=has_cjk_font())
         config.pluginmanager.register(summary, name)
     assert isinstance(summary, ScreenshotSummary)
     return Screenshots(summary.folder, summary)
