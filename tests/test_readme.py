@@ -116,3 +116,23 @@ def test_the_readme_keys_file_is_ignored_by_git() -> None:
         ["git", "check-ignore", "--no-index", "keys.toml"], cwd=ROOT, capture_output=True
     )
     assert result.returncode == 0, "keys.toml is not in .gitignore"
+
+
+def quick_start() -> str:
+    """The README's quick start section."""
+    found = re.search(r"^## Quick start.*?(?=^## )", README, flags=re.MULTILINE | re.DOTALL)
+    assert found is not None
+    return found[0]
+
+
+def test_the_readme_test_command_is_what_ci_runs() -> None:
+    """The README's two-line test command, and the system packages it names, are .ci/run's."""
+    commands = re.findall(r"^```sh\n(.*?)^```$", quick_start(), flags=re.MULTILINE | re.DOTALL)
+    assert "python3 -m pip install -e '.[test]' && python3 -m pytest\n" in commands
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "\npython3 -m pip install --quiet -e '.[test]'\n" in ci
+    assert ci.rstrip().splitlines()[-1] == "python3 -m pytest"
+    (apt,) = [line for line in "".join(commands).splitlines() if "apt-get install" in line]
+    installed_by_ci = set(re.findall(r"missing\+=\(([^)]+)\)", ci))
+    assert {"chromium", "fonts-wqy-microhei"} <= installed_by_ci
+    assert installed_by_ci <= set(apt.split())
