@@ -31,6 +31,7 @@ from graph.model import Ring, Snapshot
 
 __all__ = [
     "MEMBER_SORT_KEYS",
+    "PROMOTION_COLUMNS",
     "AnalyticsView",
     "MemberFilter",
     "Rows",
@@ -56,6 +57,8 @@ MEMBER_COLUMNS = [
     "downline_depth",
     "balance",
 ]
+#: Columns of :meth:`AnalyticsView.closest_to_promotion`, in this order.
+PROMOTION_COLUMNS = ["member_id", "tier", "next_tier", "unmet", "shortfall", "missing"]
 #: The member's own record in a profile (besides its id).
 _PROFILE_FIELDS = ("member_id", "display_name", "community_id", "joined_at", "activated_at")
 #: What the member listing sorts by (prefix ``-`` for descending).
@@ -467,14 +470,29 @@ class AnalyticsView:
         return {str(tier): int(counts.get(tier, 0)) for tier in TIER_LEVELS}
 
     def closest_to_promotion(self, *, limit: int = 50) -> pd.DataFrame:
-        """Members below the top tier with the fewest unmet requirements for the next one:
-        ``member_id``, ``tier``, ``next_tier``, ``unmet`` and ``missing``."""
+        """The ``limit`` members below the top tier closest to their next one, closest first.
+
+        Closeness must compare requirements of different units (2.5 hours against 1 active
+        referral), so it is the :func:`~graph.metrics.tiers.promotion_shortfall`: the share of
+        each unmet requirement's threshold still missing, summed over the unmet requirements
+        (2.5 of 20 hours = 0.125; an unpaid activation, a flag, = 1). Ties go to the smaller
+        summed gap (in the requirements' own units: it separates members short of the same
+        requirement), then to the member id.
+
+        Columns :data:`PROMOTION_COLUMNS`: ``member_id``, ``tier``, ``next_tier``, ``unmet``
+        (how many requirements are unmet), ``shortfall`` (≥ 0; 1 = one whole requirement's
+        worth) and ``missing`` (each gap in its unit, as ``tiers.csv`` says it).
+        """
         table = self.analysis.tables["tiers.csv"]
-        gaps = table[[c for c in table.columns if c.startswith("gap_")]]
-        unmet = (gaps.astype(np.float64) > 0).sum(axis=1)
-        chosen = table.assign(unmet=unmet)[table["next_tier"].notna() & (unmet > 0)]
-        chosen = chosen.sort_values(["unmet", "member_id"], kind="stable").head(limit)
-        return chosen[["member_id", "tier", "next_tier", "unmet", "missing"]].reset_index(drop=True)
+        gaps = table[[c for c in table.columns if c.startswith("gap_")]].astype(np.float64)
+        unmet = (gaps > 0).sum(axis=1)
+        chosen = table.assign(
+            unmet=unmet,
+            shortfall=tiers.promotion_shortfall(table, policy=self.policy),
+            gap_total=gaps.sum(axis=1),
+        )[table["next_tier"].notna() & (unmet > 0)]
+        chosen = chosen.sort_values(["shortfall", "gap_total", "member_id"], kind="stable")
+        return chosen.head(limit)[PROMOTION_COLUMNS].reset_index(drop=True)
 
     def tier_what_if(self, alternative: Policy, *, current: Policy | None = None) -> TierComparison:
         """How members would move from ``current`` (default: the view's policy) to

@@ -35,6 +35,7 @@ from graph.policy import default_policy_text, load_policy, parse_policy
 from graph.store import GraphStore, open_store
 from graph.views import MEMBER_SORT_KEYS
 from tests.conftest import ingest_generated
+from tests.test_views import expected_promotion_order
 
 ROLES = ("viewer", "reviewer", "admin")
 #: Everything a problem body must never show: traces and where the code or data lives.
@@ -746,21 +747,20 @@ def test_tier_counts(served: Served) -> None:
 
 def test_closest_to_promotion(served: Served) -> None:
     table = served.tables()["tiers.csv"]
-    gaps = table[[f"gap_{kind}" for kind in REQUIREMENT_KINDS]].astype(float)
-    unmet = (gaps > 0).sum(axis=1)
-    below = table.assign(unmet=unmet)[table["next_tier"].notna() & (unmet > 0)]
-    expected = below.sort_values(["unmet", "member_id"])
+    expected = expected_promotion_order(table, load_policy()).head(40)
     answer = served.client.get(
         "/v1/tiers/promotion", params={"limit": 40}, headers=served.as_("viewer")
     )
     assert answer.status_code == 200, answer.text
     rows = answer.json()
     assert len(rows) == 40
-    assert [row["member_id"] for row in rows] == list(expected["member_id"][:40])
-    for row, (_, want) in zip(rows, expected.head(40).iterrows(), strict=True):
+    assert [row["member_id"] for row in rows] == list(expected["member_id"])
+    tiers = table.set_index("member_id")
+    for row, (_, want) in zip(rows, expected.iterrows(), strict=True):
         assert row["unmet"] == want["unmet"]
-        assert row["tier"] == str(want["tier"])
-        assert row["next_tier"] == str(want["next_tier"])
+        assert row["shortfall"] == pytest.approx(want["shortfall"])
+        assert row["tier"] == str(tiers.loc[row["member_id"], "tier"])
+        assert row["next_tier"] == str(tiers.loc[row["member_id"], "next_tier"])
         assert row["missing"] == want["missing"]
 
 

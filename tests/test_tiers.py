@@ -4,6 +4,7 @@ plain per-member reference."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,6 +34,7 @@ from graph.metrics.tiers import (
     Requirements,
     assign_tiers,
     compare_policies,
+    promotion_shortfall,
     tier_measures,
     tiers,
 )
@@ -299,8 +301,8 @@ def test_tiers_end_to_end() -> None:
     assert tier_list(table) == ["time_volunteer", "none"]
     assert table["tenure_days"].tolist() == [366.0, 214.0]
     assert table["missing"].iloc[0] == (
-        "hours_given_outside_downline: 17 more; people_helped_outside_downline: 4 more; "
-        "active_referrals: 1 more"
+        "hours_given_outside_downline: 17 hours more; people_helped_outside_downline: 4 members "
+        "more; active_referrals: 1 referral more"
     )
 
 
@@ -323,11 +325,11 @@ def one_kind_policy(kind: RequirementKind, threshold: float | bool) -> Policy:
 @pytest.mark.parametrize(
     ("kind", "threshold", "just_under", "gap_text"),
     [
-        ("hours_given_outside_downline", 10.0, 9.99, "0.01"),
-        ("people_helped_outside_downline", 3, 2, "1"),
-        ("active_referrals", 2, 1, "1"),
-        ("tenure_days", 90.0, 89.5, "0.5"),
-        ("trust_percentile", 50.0, 49.99, "0.01"),
+        ("hours_given_outside_downline", 10.0, 9.99, "0.01 hours"),
+        ("people_helped_outside_downline", 3, 2, "1 member"),
+        ("active_referrals", 2, 1, "1 referral"),
+        ("tenure_days", 90.0, 89.5, "0.5 days"),
+        ("trust_percentile", 50.0, 49.99, "0.01 percentile points"),
     ],
 )
 def test_exactly_at_a_threshold_passes_just_under_fails(
@@ -355,7 +357,15 @@ def test_flags(kind: RequirementKind) -> None:
 
 @pytest.mark.parametrize(
     ("hours", "shown"),
-    [(9.999, "0.01"), (9.877, "0.13"), (9.5, "0.5"), (8.0, "2"), (0.0, "10"), (7.9, "2.1")],
+    [
+        (9.999, "0.01 hours"),
+        (9.877, "0.13 hours"),
+        (9.5, "0.5 hours"),
+        (9.0, "1 hour"),
+        (8.0, "2 hours"),
+        (0.0, "10 hours"),
+        (7.9, "2.1 hours"),
+    ],
 )
 def test_gaps_are_shown_rounded_up_to_a_hundredth(hours: float, shown: str) -> None:
     table = assign_tiers(
@@ -403,7 +413,7 @@ def test_each_higher_tier_requires_the_one_below() -> None:
     assert tier_list(table) == [NO_TIER, "time_volunteer", "community_head", "city_partner"]
     assert table["missing"].iloc[0] == "activated: the 1-yuan activation is not paid"
     assert table["gap_activated"].tolist() == [True, False, False, False]
-    assert table["missing"].iloc[2] == "tenure_days: 80 more"
+    assert table["missing"].iloc[2] == "tenure_days: 80 days more"
     assert table["gap_tenure_days"].tolist() == [0.0, 0.0, 80.0, 0.0]
 
 
@@ -423,10 +433,11 @@ def test_missing_text_and_gaps() -> None:
     )
     table = assign_tiers(measures, policy=LADDER)
     assert table["missing"].tolist() == [
-        "hours_given_outside_downline: 12.5 more; people_helped_outside_downline: 3 more; "
-        "active_referrals: 1 more; tenure_days: 0.01 more; trust_percentile: 16.67 more",
-        "activated: the 1-yuan activation is not paid; hours_given_outside_downline: 0.75 more; "
-        "people_helped_outside_downline: 1 more",
+        "hours_given_outside_downline: 12.5 hours more; people_helped_outside_downline: 3 "
+        "members more; active_referrals: 1 referral more; tenure_days: 0.01 days more; "
+        "trust_percentile: 16.67 percentile points more",
+        "activated: the 1-yuan activation is not paid; hours_given_outside_downline: 0.75 hours "
+        "more; people_helped_outside_downline: 1 member more",
         "",
     ]
     assert table["next_tier"].iloc[:2].tolist() == ["community_head", "time_volunteer"]
@@ -438,6 +449,34 @@ def test_missing_text_and_gaps() -> None:
     assert table["gap_people_helped_outside_downline"].dtype == np.int64
     # The measured values come along unchanged.
     assert table["hours_given_outside_downline"].tolist() == [7.5, 1.25, 150.0]
+
+
+def test_promotion_shortfall_is_the_share_of_each_unmet_threshold_summed() -> None:
+    community_head = AT_TIER["community_head"]
+    measures = measures_of(
+        # Time volunteers, short of community_head (20 h, 1 referral, 50th percentile) by:
+        {**community_head, "hours_given_outside_downline": 17.5},  # 2.5 of 20 hours
+        {**community_head, "active_referrals": 0},  # 1 of 1 referral
+        {**community_head, "hours_given_outside_downline": 10.0, "trust_percentile": 25.0},
+        {**community_head, "no_open_fraud_ring": False},  # a flag: all of it
+        {"activated": False, **AT_TIER["time_volunteer"]},  # the activation alone
+        AT_TIER["city_partner"],  # the top: nothing to go
+    )
+    table = assign_tiers(measures, policy=LADDER)
+    assert tier_list(table)[:4] == ["time_volunteer"] * 4
+    shortfall = promotion_shortfall(table, policy=LADDER)
+    assert shortfall.tolist() == pytest.approx([2.5 / 20, 1.0, 10 / 20 + 25 / 50, 1.0, 1.0, 0.0])
+    # Read back from CSV (strings, NaN for the top tier's next tier), the same.
+    again = pd.read_csv(io.StringIO(table.to_csv(index=False)))
+    assert promotion_shortfall(again, policy=LADDER).tolist() == pytest.approx(shortfall)
+
+
+def test_promotion_shortfall_refuses_a_table_of_another_policy() -> None:
+    table = assign_tiers(measures_of(AT_TIER["time_volunteer"]), policy=LADDER)
+    assert table["gap_active_referrals"].iloc[0] == 1  # community_head asks for a referral
+    lenient = replace(LADDER, community_head=replace(LADDER.community_head, active_referrals=None))
+    with pytest.raises(ValueError, match=r"active_referrals.*another"):
+        promotion_shortfall(table, policy=lenient)
 
 
 def test_result_types_and_an_empty_network() -> None:
@@ -611,7 +650,7 @@ def edit(old: str, new: str) -> str:
         (
             edit("trust_percentile = 90", "trust_percentile = 120"),
             "tiers.city_partner.trust_percentile",
-            "expected a number from 0 to 100 (percentile), got 120",
+            "expected a number from 0 to 100 (percentile points), got 120",
         ),
         (
             edit("trust_percentile = 90", 'no_open_fraud_ring = "yes"'),
@@ -786,6 +825,7 @@ def reference(row: pd.Series, policy: Policy) -> tuple[str, str | None, dict[str
 def test_agrees_with_a_per_member_reference(pair: tuple[Policy, Policy], rows: list[Any]) -> None:
     policy = pair[0]
     table = assign_tiers(measures_of(*rows), policy=policy)
+    shortfall = promotion_shortfall(table, policy=policy)
     for i, row in table.iterrows():
         held, following, gaps = reference(row, policy)
         assert row["tier"] == held
@@ -795,6 +835,9 @@ def test_agrees_with_a_per_member_reference(pair: tuple[Policy, Policy], rows: l
             assert gap == pytest.approx(gaps.get(kind, 0.0), abs=1e-9), (i, kind)
         listed = [part.split(":")[0] for part in row["missing"].split("; ") if part]
         assert listed == [k for k in REQUIREMENT_KINDS if gaps.get(k, 0) > 0]
+        stated = {} if following is None else policy.tier(following).required()
+        share = sum(gap / stated[kind] for kind, gap in gaps.items() if gap > 0)
+        assert shortfall[i] == pytest.approx(share, abs=1e-9), i
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,10 +12,16 @@ import pytest
 
 from graph.analyze import compare_tier_policies, run_analytics
 from graph.metrics.growth import balances
-from graph.metrics.tiers import TIER_LEVELS
+from graph.metrics.tiers import TIER_LEVELS, Policy
 from graph.policy import default_policy_text, load_policy, parse_policy
 from graph.store import SqliteStore
-from graph.views import MEMBER_SORT_KEYS, AnalyticsView, MemberFilter, records
+from graph.views import (
+    MEMBER_SORT_KEYS,
+    PROMOTION_COLUMNS,
+    AnalyticsView,
+    MemberFilter,
+    records,
+)
 from tests.conftest import NOW, ingest_generated
 
 
@@ -180,13 +186,47 @@ def test_tier_counts_and_what_if_match_the_library(view: AnalyticsView) -> None:
     assert shift.moved_up == expected.moved_up
 
 
-def test_closest_to_promotion_lacks_the_fewest_requirements(view: AnalyticsView) -> None:
-    closest = view.closest_to_promotion(limit=20)
-    assert (closest["unmet"] >= 1).all()
-    assert closest["unmet"].is_monotonic_increasing
-    gaps = view.analysis.tables["tiers.csv"].filter(like="gap_").astype(float)
-    fewest = int((gaps > 0).sum(axis=1)[(gaps > 0).sum(axis=1) > 0].min())
-    assert closest["unmet"].iloc[0] == fewest
+def expected_promotion_order(table: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Every member of a tier ``table`` below the top tier with something unmet, closest first,
+    worked out row by row: the share of each unmet threshold of the next tier under ``policy``,
+    summed; ties by the summed gap, then the id."""
+    rows = []
+    for _, row in table[table["next_tier"].notna()].iterrows():
+        stated = policy.tier(row["next_tier"]).required()
+        gaps = {kind: float(row[f"gap_{kind}"]) for kind in stated}
+        unmet = {kind: gap for kind, gap in gaps.items() if gap > 0}
+        if unmet:
+            rows.append(
+                {
+                    "member_id": row["member_id"],
+                    "unmet": len(unmet),
+                    "shortfall": sum(gap / stated[kind] for kind, gap in unmet.items()),
+                    "gap_total": sum(unmet.values()),
+                    "missing": row["missing"],
+                }
+            )
+    ordered = sorted(rows, key=lambda r: (r["shortfall"], r["gap_total"], r["member_id"]))
+    return pd.DataFrame(ordered)
+
+
+def test_closest_to_promotion_orders_by_the_share_still_missing(view: AnalyticsView) -> None:
+    expected = expected_promotion_order(view.analysis.tables["tiers.csv"], view.policy).head(40)
+    closest = view.closest_to_promotion(limit=40)
+    assert list(closest.columns) == PROMOTION_COLUMNS
+    assert closest["member_id"].tolist() == expected["member_id"].tolist()
+    assert closest["shortfall"].to_numpy() == pytest.approx(expected["shortfall"].to_numpy())
+    assert closest["unmet"].tolist() == expected["unmet"].tolist()
+    assert closest["missing"].tolist() == expected["missing"].tolist()
+    # Not id order, nor fewest-unmet order, in this network: the order is the shortfall's.
+    assert closest["member_id"].tolist() != sorted(closest["member_id"])
+    assert closest["shortfall"].is_monotonic_increasing
+    assert closest["shortfall"].iloc[-1] > closest["shortfall"].iloc[0]
+    # Every gap is said in its unit.
+    units = ("hour", "member", "referral", "day", "percentile point")
+    for missing in closest["missing"]:
+        for part in missing.split("; "):
+            if part.endswith(" more"):
+                assert part.removesuffix(" more").removesuffix("s").endswith(units), part
 
 
 def test_ring_evidence_draws_the_ring(view: AnalyticsView) -> None:

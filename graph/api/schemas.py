@@ -205,8 +205,14 @@ class PromotionCandidate(Public):
     member_id: str
     tier: TierName
     next_tier: TierName
-    unmet: int
-    missing: str
+    unmet: int = Field(description="How many of the next tier's requirements are unmet.")
+    shortfall: float = Field(
+        ge=0,
+        description="How far from the next tier: the share of each unmet requirement's "
+        "threshold still missing, summed (0.125 = 2.5 of 20 hours; 1 = one whole requirement, "
+        "e.g. an unpaid activation). The list is ordered by it, closest first.",
+    )
+    missing: str = Field(description="What the next tier still lacks, each gap in its unit.")
 
 
 #: A complete policy in the what-if's format: every tier named, the first requiring activation.

@@ -22,10 +22,10 @@ of summed hours).
   member's own referral downline (from the fan-out table);
 - ``people_helped_outside_downline`` (members): distinct members helped in confirmed sessions,
   not counting the member's own downline (from the fan-out table);
-- ``active_referrals`` (members): referees who are active (from the fan-out table), not mere
+- ``active_referrals`` (referrals): referees who are active (from the fan-out table), not mere
   sign-ups;
 - ``tenure_days`` (days): days since joining, at the reference time (below);
-- ``trust_percentile`` (0 to 100, 100 = most trusted): from the trust table;
+- ``trust_percentile`` (percentile points, 0 to 100, 100 = most trusted): from the trust table;
 - ``no_open_fraud_ring`` (flag): not a member of an open or confirmed fraud ring.
 
 The set is deliberately one-sided. Nothing counts raw referrals or downline size, and service
@@ -75,6 +75,7 @@ __all__ = [
     "TierName",
     "assign_tiers",
     "compare_policies",
+    "promotion_shortfall",
     "tier_measures",
     "tiers",
     "what_if",
@@ -115,7 +116,10 @@ class RequirementSpec:
 
     ``value`` is ``"flag"`` (threshold ``true`` = required; ``false`` = not required, the same
     as leaving it out), ``"count"`` (a whole number ≥ 0) or ``"amount"`` (a number from 0 to
-    ``maximum``, in ``unit``). ``unmet`` is the ``missing`` text of an unmet flag.
+    ``maximum``). ``unit`` names what a count or amount counts, plural (``"hours"``), and
+    ``one`` the same in the singular (``"hour"``): the one place each kind's unit is defined,
+    read by error messages, the ``missing`` text and whatever shows a gap. ``unmet`` is the
+    ``missing`` text of an unmet flag.
     """
 
     kind: RequirementKind
@@ -124,6 +128,11 @@ class RequirementSpec:
     description: str
     maximum: float = float("inf")
     unmet: str = ""
+    one: str = ""
+
+    def quantity(self, number: str) -> str:
+        """``number`` (as shown) with this kind's unit: ``"6.5 hours"``, ``"1 hour"``."""
+        return f"{number} {self.one if number == '1' else self.unit}"
 
     @property
     def expected(self) -> str:
@@ -153,26 +162,30 @@ REQUIREMENT_SPECS: Mapping[RequirementKind, RequirementSpec] = {
             "amount",
             "hours",
             "confirmed hours given to members outside one's own referral downline",
+            one="hour",
         ),
         RequirementSpec(
             "people_helped_outside_downline",
             "count",
             "members",
             "distinct members helped in confirmed sessions, outside one's own downline",
+            one="member",
         ),
         RequirementSpec(
             "active_referrals",
             "count",
-            "members",
+            "referrals",
             "referees who are active (as fan-out defines it)",
+            one="referral",
         ),
-        RequirementSpec("tenure_days", "amount", "days", "days since joining"),
+        RequirementSpec("tenure_days", "amount", "days", "days since joining", one="day"),
         RequirementSpec(
             "trust_percentile",
             "amount",
-            "percentile",
+            "percentile points",
             "trust percentile, 100 = most trusted",
             maximum=100.0,
+            one="percentile point",
         ),
         RequirementSpec(
             "no_open_fraud_ring",
@@ -227,7 +240,7 @@ def _threshold_problem(spec: RequirementSpec, value: object) -> str | None:
 class Requirements:
     """The thresholds of one tier; None (or ``False`` for a flag) means "not required".
 
-    Units: hours, members, days, percentile points; see :data:`REQUIREMENT_SPECS`.
+    Units: hours, members, referrals, days, percentile points; see :data:`REQUIREMENT_SPECS`.
     """
 
     activated: bool = False
@@ -460,9 +473,9 @@ def assign_tiers(measures: pd.DataFrame, *, policy: Policy) -> pd.DataFrame:
           member meets; ``"none"`` when not even ``time_volunteer``'s (dtype
           :data:`TIER_DTYPE`);
         - ``next_tier``: the tier above ``tier``, missing (NaN) at the top tier;
-        - ``missing``: what ``next_tier`` still lacks, e.g. ``"hours_given_outside_downline:
-          12.5 more; active_referrals: 2 more"`` (amounts rounded *up* to 0.01), empty at the
-          top tier;
+        - ``missing``: what ``next_tier`` still lacks, each gap in its kind's unit, e.g.
+          ``"hours_given_outside_downline: 12.5 hours more; active_referrals: 2 referrals
+          more"`` (amounts rounded *up* to 0.01), empty at the top tier;
         - ``gap_<kind>``: how much of ``next_tier``'s requirement of that kind is lacking (the
           same unit as the kind; ``True`` for an unmet flag), 0 / ``False`` when met, not
           required by ``next_tier``, or at the top tier;
@@ -485,7 +498,7 @@ def assign_tiers(measures: pd.DataFrame, *, policy: Policy) -> pd.DataFrame:
     ...     "no_open_fraud_ring": [True, True, True]})
     >>> table = assign_tiers(measures, policy=policy)
     >>> table[["member_id", "tier", "next_tier", "missing"]].to_numpy().tolist()
-    [['ann', 'time_volunteer', 'community_head', 'hours_given_outside_downline: 12.5 more; active_referrals: 2 more'], ['bo', 'none', 'time_volunteer', 'activated: the 1-yuan activation is not paid'], ['cy', 'city_partner', nan, '']]
+    [['ann', 'time_volunteer', 'community_head', 'hours_given_outside_downline: 12.5 hours more; active_referrals: 2 referrals more'], ['bo', 'none', 'time_volunteer', 'activated: the 1-yuan activation is not paid'], ['cy', 'city_partner', nan, '']]
     >>> table["gap_hours_given_outside_downline"].tolist()
     [12.5, 0.0, 0.0]
     """
@@ -542,6 +555,71 @@ def assign_tiers(measures: pd.DataFrame, *, policy: Policy) -> pd.DataFrame:
     return pd.DataFrame(table, columns=TIER_COLUMNS)
 
 
+def promotion_shortfall(table: pd.DataFrame, *, policy: Policy) -> FloatArray:
+    """How far each member is from their next tier, comparable across requirement kinds.
+
+    A gap is in its kind's own unit (hours, members, days …), so gaps of different kinds
+    cannot be compared or added; the share of a threshold still missing can. The shortfall is
+    the sum, over the requirements of ``next_tier`` the member does not meet, of ``gap /
+    threshold`` (each in (0, 1]; an unmet flag counts 1, the whole requirement): 0.125 for a
+    member 2.5 of 20 hours short, 1 for one who has not paid the activation, 1.5 for one
+    lacking 1 of 2 active referrals and 90 of 90 days. Smaller is closer; 0 at the top tier.
+
+    Parameters
+    ----------
+    table
+        A tier table judged under ``policy`` (:func:`assign_tiers`, or ``tiers.csv`` read
+        back): ``next_tier`` and the ``gap_<kind>`` columns are read.
+    policy
+        The policy the table was judged under: its thresholds are the denominators.
+
+    Returns
+    -------
+    numpy.ndarray
+        One float ≥ 0 per row, in order.
+
+    Raises
+    ------
+    ValueError
+        A column is missing, or a row has a gap for a requirement its next tier does not state
+        under ``policy`` (the table was judged under another policy).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> head = Requirements(hours_given_outside_downline=20, active_referrals=2)
+    >>> policy = Policy(time_volunteer=Requirements(activated=True), community_head=head,
+    ...                 symbiotic_member=head, city_partner=head)
+    >>> measures = pd.DataFrame.from_records(
+    ...     [("ann", True, 17.5, 3, 1, 30.0, 40.0, True),  # 2.5 of 20 h, 1 of 2 referrals
+    ...      ("bo", False, 300.0, 40, 9, 900.0, 99.0, True),  # not activated
+    ...      ("cy", True, 400.0, 50, 2, 400.0, 95.0, True)],  # at the top
+    ...     columns=MEASURE_COLUMNS)
+    >>> table = assign_tiers(measures, policy=policy)
+    >>> table["missing"].tolist()[:2]
+    ['hours_given_outside_downline: 2.5 hours more; active_referrals: 1 referral more', 'activated: the 1-yuan activation is not paid']
+    >>> promotion_shortfall(table, policy=policy).tolist()
+    [0.625, 1.0, 0.0]
+    """
+    kinds = list(REQUIREMENT_KINDS)
+    _require_columns(table, "table", ["next_tier", *(f"gap_{kind}" for kind in kinds)])
+    # Row −1 (the next tier of the top tier, which is none) states nothing.
+    thresholds = np.vstack([policy.thresholds().to_numpy(), np.full(len(kinds), np.nan)])
+    following = pd.Index(TIERS).get_indexer(pd.Index(table["next_tier"].astype(object)))
+    stated = thresholds[following]
+    gaps = table[[f"gap_{kind}" for kind in kinds]].to_numpy(dtype=np.float64)
+    unmet = gaps > 0
+    if (unmet & ~(stated > 0)).any():
+        row, column = np.argwhere(unmet & ~(stated > 0))[0]
+        raise ValueError(
+            f"table: row {row} lacks {kinds[column]}, which its next tier does not require "
+            "under this policy (judged under another one?)"
+        )
+    shares = np.divide(gaps, stated, out=np.zeros_like(gaps), where=unmet)
+    shortfall: FloatArray = shares.sum(axis=1)
+    return shortfall
+
+
 def _require_columns(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
@@ -591,7 +669,7 @@ def _amount_text(cents: int) -> str:
 
 
 def _missing_text(gaps: Mapping[RequirementKind, FloatArray], n: int) -> pd.Series:
-    """The ``missing`` column: ``"<kind>: <gap> more"`` (or a flag's text) per unmet kind,
+    """The ``missing`` column: ``"<kind>: <gap> <unit> more"`` (or a flag's text) per unmet kind,
     joined with ``"; "`` in :data:`REQUIREMENT_KINDS` order, empty when nothing is missing.
 
     Vectorised through pyarrow: each kind's distinct rounded gaps are formatted once, and the
@@ -613,7 +691,7 @@ def _missing_text(gaps: Mapping[RequirementKind, FloatArray], n: int) -> pd.Seri
             cents = np.maximum(np.ceil(gap[short] * 100 - 1e-6), 1).astype(np.int64)
             distinct, inverse = np.unique(cents, return_inverse=True)
             index[short] = len(labels) + inverse
-            labels.extend(f"{kind}: {_amount_text(int(c))} more" for c in distinct)
+            labels.extend(f"{kind}: {spec.quantity(_amount_text(int(c)))} more" for c in distinct)
         label_of.append(index)
     if not label_of:
         return pd.Series([""] * n, dtype=str)

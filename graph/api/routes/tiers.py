@@ -28,7 +28,9 @@ async def tier_counts(view: ViewDep, _: Viewer) -> TierCounts:
 async def closest_to_promotion(
     view: ViewDep, _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[PromotionCandidate]:
-    """Members below the top tier with the fewest unmet requirements, and what they lack."""
+    """Members below the top tier closest to their next one, closest first (by
+    ``shortfall``: the share of each unmet requirement still missing, summed), and what they
+    lack."""
     return [
         PromotionCandidate.model_validate(row)
         for row in records(view.closest_to_promotion(limit=limit))
