@@ -111,7 +111,7 @@ from graph.metrics.tiers import TIER_LEVELS
 from graph.model import RING_STATUSES, Ring, RingReview, RingStatus
 from graph.policy import default_policy_text, parse_policy
 from graph.rings import ring_summary
-from graph.views import AnalyticsView, records
+from graph.views import AnalyticsView
 
 __all__ = ["PAGES", "mount_dashboards"]
 
@@ -221,18 +221,6 @@ def _table(
         [html.Tr([html.Td(_cell(row.get(name))) for name in columns]) for row in rows]
     )
     return html.Table([head, body], id=table_id) if table_id else html.Table([head, body])
-
-
-def _empty_figure(message: str) -> go.Figure:
-    figure = go.Figure()
-    figure.update_layout(
-        height=240,
-        template="plotly_white",
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[{"text": message, "showarrow": False, "font": {"size": 14}}],
-    )
-    return figure
 
 
 def _graph(graph_id: str, figure: go.Figure | None = None) -> dcc.Graph:
@@ -383,7 +371,6 @@ def _referrals_page(view: AnalyticsView) -> html.Div:
 
 def _tiers_page(view: AnalyticsView) -> html.Div:
     counts = view.tier_counts()
-    promotion = view.closest_to_promotion(limit=PROMOTION_ROWS)
     return html.Div(
         [
             html.H2("Tiers"),
@@ -407,20 +394,10 @@ def _tiers_page(view: AnalyticsView) -> html.Div:
                 className="card",
                 children=[
                     html.H3("Closest to promotion"),
-                    html.P(
-                        "Members below the top tier with the fewest unmet requirements for the "
-                        "next one, and what they still lack.",
-                        className="muted",
-                    ),
+                    html.P(figures.PROMOTION_NOTE, className="muted"),
                     _table(
-                        records(promotion),
-                        {
-                            "member_id": "member",
-                            "tier": "tier",
-                            "next_tier": "next tier",
-                            "unmet": "unmet",
-                            "missing": "what is missing",
-                        },
+                        figures.promotion_rows(view, limit=PROMOTION_ROWS),
+                        figures.PROMOTION_HEADINGS,
                         table_id="tier-promotion",
                         empty="Nobody is one step from a tier.",
                     ),
@@ -546,6 +523,27 @@ def _rings_page(key: ApiKey) -> html.Div:
                     html.H3("Audit trail"),
                     html.Div(id="audit-trail"),
                     review,
+                ],
+            ),
+        ]
+    )
+
+
+def _empty_page(title: str) -> html.Div:
+    """A page of an empty network: one message saying so and what to do, no blank charts."""
+    return html.Div(
+        [
+            html.H2(title),
+            html.Section(
+                id="empty-state",
+                className="card",
+                children=[
+                    html.P(html.B(figures.EMPTY_NETWORK)),
+                    html.P(
+                        "Load a dataset: POST /v1/ingest with an admin key (these pages fill "
+                        "in once it is analysed), or timebank ingest, then restart timebank "
+                        "serve."
+                    ),
                 ],
             ),
         ]
@@ -686,7 +684,7 @@ def _audit_table(reviews: Sequence[RingReview]) -> html.Table | html.P:
 
 def _ring_title(ring: Ring) -> str:
     return (
-        f"{ring.kind} {ring.ring_id} — {ring.status}, score {ring.score:.2f}, "
+        f"{figures.ring_label(ring)} — {ring.status}, score {ring.score:.2f}, "
         f"{len(ring.members)} members, {ring.hours:,.1f} hours from "
         f"{ring.first_at:%Y-%m-%d} to {ring.last_at:%Y-%m-%d}"
     )
@@ -766,6 +764,8 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
                 children=f"{error}. Reload this page in a few seconds.",
             )
             return notice, _role_text(key)
+        if name in PAGES and view.snapshot.n_members == 0:
+            return _empty_page(PAGES[name]), _role_text(key)
         if name == "rings":
             return _rings_page(key), _role_text(key)
         builders: dict[str, Callable[[AnalyticsView], html.Div]] = {
@@ -831,13 +831,13 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
         member_id = _member_id(member)
         levels = depth if isinstance(depth, int) and 1 <= depth <= 6 else 3
         if member_id is None:
-            return _empty_figure("Enter a member id."), "", ""
+            return figures.empty_figure("Enter a member id."), "", ""
 
         def draw() -> tuple[Any, Any, str]:
             try:
                 figure = figures.downline_sunburst(view, member_id, depth=levels)
             except KeyError:
-                return _empty_figure("No such member."), "", f"No member {member_id!r}."
+                return figures.empty_figure("No such member."), "", f"No member {member_id!r}."
             stats = view.profile(member_id, explain_top=0)["referrals"]
             shown = _table(
                 [stats],
@@ -869,7 +869,7 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
     )
     async def what_if(_clicks: object, text: object) -> tuple[Any, ...]:
         view = current_view()
-        cleared = (_empty_figure("No comparison."), "", "", "")
+        cleared = (figures.empty_figure("No comparison."), "", "", "")
         if not isinstance(text, str) or not text.strip():
             return (*cleared, "The policy is empty: paste a policy in TOML.")
         if len(text) > MAX_POLICY_CHARS:
@@ -972,7 +972,7 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
         queue = await service.ring_queue()
         ring = queue.by_id.get(ring_id) if isinstance(ring_id, str) else None
         if ring is None:
-            nothing = _empty_figure("Pick a ring from the queue.")
+            nothing = figures.empty_figure("Pick a ring from the queue.")
             return "No ring selected", [], nothing, nothing, ""
         reviews = await _offload(service.ring_reviews, ring.ring_id)
 
@@ -1055,13 +1055,13 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
         view = current_view()
         member_id = _member_id(member)
         if member_id is None:
-            return _empty_figure("Enter a member id."), "", "", ""
+            return figures.empty_figure("Enter a member id."), "", "", ""
 
         def draw() -> tuple[Any, ...]:
             try:
                 profile = view.profile(member_id, explain_top=15)
             except KeyError:
-                return _empty_figure("No such member."), "", "", f"No member {member_id!r}."
+                return figures.empty_figure("No such member."), "", "", f"No member {member_id!r}."
             trust = profile["trust"]
             rows = trust["explanation"]
             summary = (
@@ -1072,7 +1072,7 @@ def build_dashboards(service: ApiService, sessions: Sessions) -> Dash:
             figure = (
                 figures.explanation_figure(rows)
                 if rows
-                else _empty_figure("Nothing is known about this member: trust 0.5.")
+                else figures.empty_figure("Nothing is known about this member: trust 0.5.")
             )
             table = _table(
                 rows,

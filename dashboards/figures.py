@@ -22,16 +22,25 @@ from graph.model import Ring
 from graph.views import AnalyticsView
 
 __all__ = [
+    "EMPTY_NETWORK",
+    "FANOUT_QUANTILE",
+    "PROMOTION_HEADINGS",
+    "PROMOTION_NOTE",
+    "REFERS_THREE",
     "RISK_SCALE",
+    "TIMELINE_HOURS_CAP",
     "VIEWS",
     "cohort_heatmap",
     "downline_sunburst",
+    "empty_figure",
     "explanation_figure",
     "fanout_histogram",
     "growth_figures",
+    "promotion_rows",
     "recruitment_figure",
     "recruitment_warning",
     "refers_three_share",
+    "ring_label",
     "ring_network",
     "ring_timeline",
     "tier_funnel",
@@ -59,13 +68,37 @@ _TIER_LABELS = {
 }
 
 
-def _styled(figure: go.Figure, *, title: str | None = None, height: int = 360) -> go.Figure:
+#: What every view says instead of drawing, when the store holds no members at all.
+EMPTY_NETWORK = "No members yet: this store holds no data, so there is nothing to chart."
+
+
+def _styled(
+    figure: go.Figure, *, title: str | None = None, note: str | None = None, height: int = 360
+) -> go.Figure:
+    """The house layout; ``note`` is a line under the title saying how to read the figure."""
+    heading: dict[str, Any] = {"text": title}
+    if note:
+        heading["subtitle"] = {"text": note}
     figure.update_layout(
-        title=title,
+        title=heading,
         height=height,
-        margin={"t": 40 if title else 20, "b": 40, "l": 50, "r": 20},
+        margin={"t": (70 if note else 40) if title else 20, "b": 40, "l": 50, "r": 20},
         legend={"orientation": "h", "y": -0.2},
         template="plotly_white",
+    )
+    return figure
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A figure that says ``message`` where a chart would be, with no axes: what to show when
+    there is nothing to draw."""
+    figure = go.Figure()
+    figure.update_layout(
+        height=240,
+        template="plotly_white",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 14}}],
     )
     return figure
 
@@ -205,6 +238,10 @@ def downline_sunburst(
     """The member's referral tree, ``depth`` levels down (at most ``max_nodes`` members), as a
     sunburst: each ring a generation, each wedge sized by the downline beneath it.
 
+    The title says how much of the whole downline is drawn ("154 of 160 members, 3 of 5 levels
+    shown"). Labels that would be too small to read are left off (hover still names every
+    wedge), and they run along the radius, where thin outer wedges have room.
+
     Raises
     ------
     KeyError
@@ -213,12 +250,14 @@ def downline_sunburst(
     tree, truncated = view.downline(member_id, depth=depth, max_nodes=max_nodes)
     ids: list[str] = []
     parents: list[str] = []
-    stack: list[tuple[dict[str, Any], str]] = [(tree, "")]
+    drawn_levels = 0
+    stack: list[tuple[dict[str, Any], str, int]] = [(tree, "", 0)]
     while stack:
-        node, parent = stack.pop()
+        node, parent, level = stack.pop()
         ids.append(str(node["member_id"]))
         parents.append(parent)
-        stack.extend((child, str(node["member_id"])) for child in node["children"])
+        drawn_levels = max(drawn_levels, level)
+        stack.extend((child, str(node["member_id"]), level + 1) for child in node["children"])
     figure = go.Figure(
         go.Sunburst(
             ids=ids,
@@ -226,25 +265,96 @@ def downline_sunburst(
             parents=parents,
             hovertemplate="%{label}<br>%{value} in the tree from here<extra></extra>",
             branchvalues="remainder",
+            insidetextorientation="radial",
         )
     )
-    title = f"Downline of {member_id}: {len(ids) - 1:,} members in {depth} levels"
-    return _styled(figure, title=title + (" (cut short)" if truncated else ""), height=520)
+    figure.update_layout(uniformtext={"minsize": 10, "mode": "hide"})
+    whole = view.members.iloc[view.position(member_id)]
+    size, levels = int(whole["downline_size"]), int(whole["downline_depth"])
+    shown = len(ids) - 1
+    if size == 0:
+        title = f"Downline of {member_id}: nobody yet"
+    elif shown == size:
+        title = f"Downline of {member_id}: all {size:,} members, {_count(levels, 'level')}"
+    else:
+        title = (
+            f"Downline of {member_id}: {shown:,} of {size:,} members, "
+            f"{drawn_levels} of {levels} levels shown"
+        )
+    note = (
+        f"Cut at {max_nodes:,} members drawn. " if truncated else ""
+    ) + "Hover a wedge for its member; small wedges are left unlabelled."
+    return _styled(figure, title=title, note=note, height=720)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
+#: The fan-out chart draws a bar for each referral count up to this quantile of the referrers'
+#: counts; the counts above share one "≥ N" bar, so that one member with a hundred referrals
+#: does not squeeze every other bar into the left edge of the axis.
+FANOUT_QUANTILE = 0.99
+#: "1 refers 3": members who referred this many or more are drawn in their own colour.
+REFERS_THREE = 3
+_FEW_COLOUR = "#1565c0"
+_THREE_COLOUR = "#6a1b9a"
 
 
 def fanout_histogram(view: AnalyticsView) -> go.Figure:
-    """How many members referred 1, 2, 3 … others (members who referred nobody left out)."""
+    """How many members referred 1, 2, 3 … others (members who referred nobody left out).
+
+    A bar per count up to the :data:`FANOUT_QUANTILE` of the counts (at least up to
+    :data:`REFERS_THREE` − 1), then one bar "≥ N" for every larger count, its hover naming the
+    largest; two colours with their own legend entries: fewer than three referrals, and three
+    or more ("1 refers 3"). With nobody referred yet, a figure that says so.
+    """
     direct = view.members["direct_referrals"].to_numpy()
-    counts = np.bincount(direct[direct > 0]) if (direct > 0).any() else np.zeros(1, np.int64)
-    figure = go.Figure(
-        go.Bar(
-            x=np.arange(1, len(counts)),
-            y=counts[1:],
-            marker_color=["#1565c0" if n < 3 else "#6a1b9a" for n in range(1, len(counts))],
+    referrers = direct[direct > 0]
+    if not len(referrers):
+        return empty_figure("Nobody has referred anyone yet.")
+    largest = int(referrers.max())
+    last = max(int(np.quantile(referrers, FANOUT_QUANTILE, method="lower")), REFERS_THREE - 1)
+    if largest <= last + 1:  # a bar of its own for the one count above costs no room
+        last = largest
+    counts = np.bincount(np.minimum(referrers, last + 1), minlength=last + 2)
+    labels = [str(n) for n in range(1, last + 1)]
+    hover = [
+        f"{_count(int(counts[n]), 'member')} referred {_count(n, 'other')}"
+        for n in range(1, last + 1)
+    ]
+    if largest > last:
+        top = view.members.iloc[int(np.argmax(direct))]["member_id"]
+        labels.append(f"≥ {last + 1}")
+        hover.append(
+            f"{_count(int(counts[last + 1]), 'member')} referred {last + 1} to {largest} "
+            f"others (the most: {top}, {largest})"
         )
+    values = counts[1 : len(labels) + 1]
+    figure = go.Figure()
+    for name, colour, chosen in (
+        ("referred 1 or 2", _FEW_COLOUR, slice(0, REFERS_THREE - 1)),
+        ("referred 3 or more (“1 refers 3”)", _THREE_COLOUR, slice(REFERS_THREE - 1, None)),
+    ):
+        figure.add_trace(
+            go.Bar(
+                x=labels[chosen],
+                y=values[chosen],
+                name=name,
+                marker_color=colour,
+                text=values[chosen],
+                textposition="outside",
+                cliponaxis=False,
+                hovertext=hover[chosen],
+                hoverinfo="text",
+            )
+        )
+    figure.update_layout(barmode="relative", yaxis_title="members", showlegend=True)
+    figure.update_xaxes(
+        title_text="direct referrals", type="category", categoryorder="array", categoryarray=labels
     )
-    figure.update_layout(xaxis_title="direct referrals", yaxis_title="members")
-    return _styled(figure, title="Referral fan-out")
+    note = f"Counts from {last + 1} to {largest} share the last bar." if largest > last else None
+    return _styled(figure, title="Referral fan-out", note=note)
 
 
 def refers_three_share(view: AnalyticsView) -> float:
@@ -289,7 +399,42 @@ def what_if_figure(comparison: TierComparison) -> go.Figure:
     return _styled(figure, title=title)
 
 
+#: The columns of the closest-to-promotion table (:func:`promotion_rows`) → their headings.
+PROMOTION_HEADINGS = {
+    "member_id": "member",
+    "tier": "tier",
+    "next_tier": "next tier",
+    "shortfall": "share missing",
+    "missing": "what is missing",
+}
+#: How to read the closest-to-promotion table, said under its heading.
+PROMOTION_NOTE = (
+    "Members below the top tier, closest to their next tier first. “Share missing” adds up, "
+    "over the requirements still unmet, the part of each threshold not yet reached: 2.5 of 20 "
+    "hours is 12.5%, an unpaid activation 100%, two requirements each half met 100%."
+)
+
+
+def promotion_rows(view: AnalyticsView, *, limit: int) -> list[dict[str, str]]:
+    """The ``limit`` members closest to promotion
+    (:meth:`~graph.views.AnalyticsView.closest_to_promotion`, closest first), as text for the
+    columns of :data:`PROMOTION_HEADINGS`: the shortfall as a percentage of one requirement."""
+    closest = view.closest_to_promotion(limit=limit)
+    shown = closest[list(PROMOTION_HEADINGS)].astype(str)
+    shown["shortfall"] = [f"{100 * share:.3g}%" for share in closest["shortfall"].to_numpy()]
+    rows: list[dict[str, str]] = shown.to_dict("records")  # type: ignore[assignment]
+    return rows
+
+
 # Rings -----------------------------------------------------------------------------------
+
+
+def ring_label(ring: Ring) -> str:
+    """How a ring is named in titles: its id, which starts with its kind when the analysis
+    named it (``sybil_farm-41caaf…``); the kind in front of any other id."""
+    return (
+        ring.ring_id if ring.ring_id.startswith(f"{ring.kind}-") else f"{ring.kind} {ring.ring_id}"
+    )
 
 
 def _circle(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -380,12 +525,18 @@ def ring_network(view: AnalyticsView, ring: Ring) -> go.Figure:
     )
     figure.update_xaxes(visible=False, range=[-1.4, 1.4])
     figure.update_yaxes(visible=False, range=[-1.4, 1.4], scaleanchor="x")
-    title = f"{ring.kind} {ring.ring_id}: {len(nodes)} members, {ring.hours:,.1f} hours"
-    return _styled(figure, title=title, height=520)
+    title = f"{ring_label(ring)}: {len(nodes)} members, {ring.hours:,.1f} hours"
+    note = "Arrow width: hours helped; members coloured by fraud risk. Hover for details."
+    return _styled(figure, title=title, note=note, height=520)
+
+
+#: Hours at which a session's dot on a ring's timeline stops growing (longer ones look alike).
+TIMELINE_HOURS_CAP = 8
 
 
 def ring_timeline(view: AnalyticsView, ring: Ring) -> go.Figure:
-    """Each evidence session at its start time, one row per helper, sized by its hours."""
+    """Each evidence session at its start time, one row per helper, the dot's size growing
+    with its hours (up to :data:`TIMELINE_HOURS_CAP`), as the figure's note says."""
     evidence = view.ring_evidence(ring)["sessions"]
     sessions = pd.DataFrame(evidence)
     figure = go.Figure()
@@ -396,7 +547,7 @@ def ring_timeline(view: AnalyticsView, ring: Ring) -> go.Figure:
                 y=sessions["helper_id"],
                 mode="markers",
                 marker={
-                    "size": 6 + 4 * sessions["hours"].clip(upper=8),
+                    "size": 6 + 4 * sessions["hours"].clip(upper=TIMELINE_HOURS_CAP),
                     "color": "#6a1b9a",
                     "opacity": 0.7,
                 },
@@ -411,7 +562,10 @@ def ring_timeline(view: AnalyticsView, ring: Ring) -> go.Figure:
             )
         )
     figure.update_layout(xaxis_title="started", yaxis_title="helper")
-    return _styled(figure, title="Sessions of the ring over time")
+    note = (
+        f"One dot per session, sized by its hours ({TIMELINE_HOURS_CAP} h and longer the largest)."
+    )
+    return _styled(figure, title="Sessions of the ring over time", note=note)
 
 
 # Trust -----------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ h1 { margin: 1.2rem 0 0.2rem; } .lead { color: #555; margin-top: 0; }
 .card { background: #f4f6f8; border-radius: 8px; padding: 0.8rem 1.2rem; min-width: 9rem; }
 .card b { display: block; font-size: 1.5rem; }
 .warning { background: #fdecea; border-left: 4px solid #c62828; padding: 0.8rem 1rem; }
+.empty { background: #f4f6f8; border-radius: 8px; padding: 1.2rem 1.5rem; margin: 1.5rem 0;
+         font-size: 1.1rem; } .empty p { margin: 0.3rem 0; }
+.note { color: #555; margin: 0.2rem 0 0.6rem; }
 table { border-collapse: collapse; font-size: 0.9rem; margin: 1rem 0; }
 th, td { border-bottom: 1px solid #e0e0e0; padding: 0.3rem 0.6rem; text-align: left;
          vertical-align: top; }
@@ -55,6 +58,7 @@ class _Page:
         self.parts: list[str] = []
         self.figures = 0
         title = PAGES[name]
+        period = _period(view)
         here = " class='here'"
         links = " ".join(
             f"<a href='{page}'{here if page == name else ''}>{html.escape(label)}</a>"
@@ -65,7 +69,7 @@ class _Page:
             f"<title>{html.escape(title)} · timebank-graph</title>"
             f"<style>{_STYLE}</style><script src='plotly.min.js'></script></head><body>"
             f"<nav>{links}</nav><h1>{html.escape(title)}</h1>"
-            f"<p class='lead'>{html.escape(_period(view))}</p>"
+            + (f"<p class='lead'>{html.escape(period)}</p>" if period else "")
         )
 
     def text(self, markup: str) -> None:
@@ -81,8 +85,12 @@ class _Page:
             )
         )
 
-    def table(self, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    def table(
+        self, rows: Sequence[Mapping[str, object]], columns: Sequence[str] | Mapping[str, str]
+    ) -> None:
+        """``rows`` as a table of ``columns``: keys, or keys → headings."""
+        headings = columns.values() if isinstance(columns, Mapping) else columns
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in headings)
         body = "".join(
             "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
             for row in rows
@@ -106,9 +114,11 @@ def _cell(value: object) -> str:
 
 
 def _period(view: AnalyticsView) -> str:
+    """The line under every page's title; empty for an empty network (its pages say so
+    once, in :func:`_empty_page`)."""
     joined = view.snapshot.members["joined_at"]
     if joined.empty:
-        return "An empty network."
+        return ""
     end = view.snapshot.reference_time.astype("datetime64[D]")
     return (
         f"{view.snapshot.n_members:,} members, from {joined.min().date()} to {end}; "
@@ -138,15 +148,31 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
     queue = list(view.analysis.rings if rings is None else rings)
-    pages = [
-        _growth_page(view),
-        _referrals_page(view),
-        _tiers_page(view),
-        _rings_page(view, queue, trails or {}),
-        _trust_page(view),
-    ]
+    pages = (
+        [_empty_page(name, view) for name in PAGES]
+        if view.snapshot.n_members == 0
+        else [
+            _growth_page(view),
+            _referrals_page(view),
+            _tiers_page(view),
+            _rings_page(view, queue, trails or {}),
+            _trust_page(view),
+        ]
+    )
     written = [page.write(out_dir) for page in pages]
     return written[0]
+
+
+def _empty_page(name: str, view: AnalyticsView) -> _Page:
+    """A page of an empty network: one message saying so and what to do, no blank charts."""
+    page = _Page(name, view)
+    page.text(
+        "<div class='empty' id='empty-state'>"
+        f"<p><b>{html.escape(figures.EMPTY_NETWORK)}</b></p>"
+        "<p>Load a dataset with <code>timebank ingest</code>, then write this report again "
+        "with <code>timebank report</code>.</p></div>"
+    )
+    return page
 
 
 def _growth_page(view: AnalyticsView) -> _Page:
@@ -197,7 +223,14 @@ def _referrals_page(view: AnalyticsView) -> _Page:
     page.text("<h2>Largest downlines</h2>")
     page.table(
         records(top),
-        ["member_id", "community_id", "direct_referrals", "active_referrals", "downline_size"],
+        {
+            "member_id": "member",
+            "community_id": "community",
+            "direct_referrals": "direct referrals",
+            "active_referrals": "active referrals",
+            "downline_size": "downline (members)",
+            "downline_depth": "levels",
+        },
     )
     return page
 
@@ -206,10 +239,8 @@ def _tiers_page(view: AnalyticsView) -> _Page:
     page = _Page("tiers.html", view)
     page.figure(figures.tier_funnel(view), id_="tiers-funnel")
     page.text("<h2>Closest to promotion</h2>")
-    page.table(
-        records(view.closest_to_promotion(limit=30)),
-        ["member_id", "tier", "next_tier", "unmet", "missing"],
-    )
+    page.text(f"<p class='note'>{html.escape(figures.PROMOTION_NOTE)}</p>")
+    page.table(figures.promotion_rows(view, limit=30), figures.PROMOTION_HEADINGS)
     return page
 
 
@@ -218,6 +249,9 @@ def _rings_page(
 ) -> _Page:
     page = _Page("rings.html", view)
     statuses = pd.Series([ring.status for ring in queue], dtype=object).value_counts()
+    if not queue:
+        page.text("<p id='ring-queue-empty'>No rings in the review queue: none was flagged.</p>")
+        return page
     page.text(
         f"<p>{len(queue):,} rings in the review queue: "
         + ", ".join(f"{int(n):,} {status}" for status, n in statuses.items())
@@ -232,8 +266,10 @@ def _rings_page(
         page.figure(figures.ring_network(view, ring))
         page.figure(figures.ring_timeline(view, ring))
         trail = trails.get(ring.ring_id, ())
-        if trail:
-            page.text("<h3>Audit trail</h3>")
+        page.text("<h3>Audit trail</h3>")
+        if not trail:
+            page.text("<p class='note'>No decisions yet.</p>")
+        else:
             page.table(
                 [
                     {

@@ -20,12 +20,14 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 from typer.testing import CliRunner
 
-from dashboards.report import PAGES
-from graph.analyze import analyze_store
+from dashboards.report import PAGES, write_report
+from graph.analyze import analyze_store, run_analytics
 from graph.cli import app as cli
 from graph.config import add_key
 from graph.generate import GeneratedDataset
+from graph.policy import load_policy
 from graph.store import SqliteStore
+from graph.views import AnalyticsView
 from tests.browser_support import (
     VIEWPORT,
     Screenshots,
@@ -135,9 +137,14 @@ def test_the_static_report_opens_and_draws_with_no_network(
             for figure in drawn:
                 assert_drawn(figure, name)
             if name == "rings.html":
-                trail = page.locator(f"section[id='ring-{ring}']")
-                assert trail.get_by_text("Audit trail").is_visible()
-                assert "same device for all" in trail.inner_text()
+                sections = page.locator("section[id^='ring-']")
+                assert sections.count() > 1
+                for i in range(sections.count()):
+                    section = sections.nth(i)
+                    assert section.get_by_text("Audit trail").is_visible()
+                    decided = section.get_attribute("id") == f"ring-{ring}"
+                    assert ("same device for all" in section.inner_text()) == decided
+                    assert section.get_by_text("No decisions yet.").count() == (0 if decided else 1)
             screenshots.take(page, f"report-{number:02d}-{name.removesuffix('.html')}")
             watch.assert_clean(f"report page {name}")
     finally:
@@ -146,6 +153,30 @@ def test_the_static_report_opens_and_draws_with_no_network(
     assert requested, "no request was seen: the watch on requests is broken"
     assert all(url.startswith("file:///") for url in requested), requested
     assert {url.rsplit("/", 1)[-1] for url in requested} >= {*PAGES, "plotly.min.js"}
+
+
+def test_an_empty_networks_report_says_so_on_every_page(
+    browser: Browser, tmp_path: Path, screenshots: Screenshots
+) -> None:
+    """The report of a store with no members: each page shows one message and no chart."""
+    with SqliteStore(":memory:") as store:
+        snapshot = store.snapshot()
+    write_report(
+        AnalyticsView.of(snapshot, run_analytics(snapshot), policy=load_policy()), tmp_path
+    )
+    context = browser.new_context(offline=True, viewport=VIEWPORT)
+    try:
+        watch = Watch()
+        page = watch.attach(context.new_page())
+        for number, name in enumerate(PAGES, start=1):
+            page.goto((tmp_path / name).as_uri(), wait_until="load")
+            assert page.locator("#empty-state").is_visible()
+            assert "No members yet" in page.inner_text("#empty-state")
+            assert figures(page) == []
+            screenshots.take(page, f"report-empty-{number:02d}-{name.removesuffix('.html')}")
+            watch.assert_clean(f"empty report page {name}")
+    finally:
+        context.close()
 
 
 # The live dashboards -------------------------------------------------------------------------
@@ -265,8 +296,12 @@ def test_each_dashboard_loads_and_draws_its_charts(
                 warning = tab.inner_text("#growth-warning")
                 assert tab.is_hidden("#growth-warning") == (warning == "")
             elif name == "referrals":
-                bars = figure_data(tab, "referral-fanout")[0]
-                assert sum(bars["y"]) == referrers
+                bars = figure_data(tab, "referral-fanout")
+                assert [trace["name"] for trace in bars] == [
+                    "referred 1 or 2",
+                    "referred 3 or more (“1 refers 3”)",
+                ]
+                assert sum(sum(trace["y"]) for trace in bars) == referrers
                 share = tab.inner_text("#referral-share")
                 assert f"Of the {referrers:,} members who referred anyone" in share
                 assert f"{refers_three:.1%} referred three or more" in share

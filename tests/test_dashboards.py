@@ -46,6 +46,7 @@ from tests.test_api import (
     serving,
 )
 from tests.test_api_security import serve
+from tests.test_views import expected_promotion_order
 
 PEOPLE = (("vic", "viewer"), ("rev", "reviewer"), ("adm", "admin"))
 PAGES = ("growth", "referrals", "tiers", "rings", "trust")
@@ -578,12 +579,25 @@ def test_referral_explorer_draws_downlines_fanout_and_the_share(served: Served) 
     page = browser.page("referrals")
     referrals = served.data.referrals
     direct = referrals.groupby("referrer_id").size()
-    fanout = find(page, "referral-fanout")["props"]["figure"]["data"][0]
-    expected = direct.value_counts()
-    assert dict(zip(array(fanout["x"]).tolist(), array(fanout["y"]).tolist(), strict=True)) == {
-        int(n): int(expected.get(n, 0)) for n in array(fanout["x"]).tolist()
+    fanout = find(page, "referral-fanout")["props"]["figure"]
+    drawn = {
+        str(x): int(y)
+        for bars in fanout["data"]
+        for x, y in zip(array(bars["x"]).tolist(), array(bars["y"]).tolist(), strict=True)
     }
-    assert int(array(fanout["y"]).sum()) == len(direct)
+    labels = fanout["layout"]["xaxis"]["categoryarray"]
+    assert sorted(labels) == sorted(drawn)
+    assert sum(drawn.values()) == len(direct)
+    for label in labels:  # a bar per count, then maybe one "≥ N" for every larger count
+        first = int(label.removeprefix("≥ "))
+        expected = (direct >= first) if label.startswith("≥") else (direct == first)
+        assert drawn[label] == int(expected.sum()), label
+    assert labels[:3] == ["1", "2", "3"]
+    assert len(labels) < direct.max()  # the largest recruiter does not stretch the axis
+    assert [bars["name"] for bars in fanout["data"]] == [
+        "referred 1 or 2",
+        "referred 3 or more (“1 refers 3”)",
+    ]
     share = float((direct >= 3).mean())
     assert f"{len(direct):,} members who referred anyone, {share:.1%}" in text(
         find(page, "referral-share")
@@ -633,13 +647,12 @@ def test_tiers_show_the_funnel_and_who_is_closest_to_promotion(served: Served) -
     assert table_rows(find(page, "tier-counts")) == [
         [tier, str(int(counts.get(tier, 0)))] for tier in TIER_LEVELS
     ]
-    gaps = tiers[[c for c in tiers.columns if c.startswith("gap_")]].astype(float)
-    unmet = (gaps > 0).sum(axis=1)
-    candidates = tiers.assign(unmet=unmet)[tiers["next_tier"].notna() & (unmet > 0)]
-    candidates = candidates.sort_values(["unmet", "member_id"], kind="stable").head(50)
+    candidates = expected_promotion_order(tiers, load_policy()).head(50)
     rows = table_rows(find(page, "tier-promotion"))
     assert [row[0] for row in rows] == list(candidates["member_id"])
-    assert [row[3] for row in rows] == [str(n) for n in candidates["unmet"]]
+    assert [float(row[3].removesuffix("%")) for row in rows] == pytest.approx(
+        list(100 * candidates["shortfall"]), rel=5e-3
+    )
     assert [row[4] for row in rows] == list(candidates["missing"])
     assert find(page, "tier-policy")["props"]["value"] == default_policy_text()
 
@@ -759,7 +772,8 @@ def test_the_ring_queue_and_a_rings_evidence(served: Served) -> None:
 
     ring = max(open_rings, key=lambda ring: len(ring.session_ids))
     shown = browser.call("ring-title.children", {"ring-select.value": ring.ring_id})
-    assert ring.ring_id in shown["ring-title"]["children"]
+    # The id starts with the kind, so the title names the ring by its id alone.
+    assert shown["ring-title"]["children"].startswith(f"{ring.ring_id} — {ring.status}")
     assert [text(item) for item in shown["ring-reasons"]["children"]] == list(ring.reasons)
     network = shown["ring-network"]["figure"]
     members = trace(network, "members")
@@ -952,6 +966,18 @@ def test_a_session_spends_its_keys_rate_limit(tmp_path: Path) -> None:
         assert_problem(
             served.client.get("/v1/tiers", headers=served.as_("vic")), 429, "rate-limited"
         )
+
+
+def test_an_empty_store_shows_one_message_per_page_and_no_charts(tmp_path: Path) -> None:
+    with serving("sqlite", tmp_path, None, lambda store: None, roles=PEOPLE) as served:
+        browser = Browser(served, "vic")
+        for name in PAGES:
+            page = browser.page(name)
+            empty = find(page, "empty-state")
+            assert empty is not None, name
+            assert "No members yet" in text(empty)
+            assert "timebank ingest" in text(empty)
+            assert '"type": "Graph"' not in json.dumps(page), name  # no blank axes
 
 
 def test_a_page_says_when_the_first_analysis_is_still_running(tmp_path: Path) -> None:
