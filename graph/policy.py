@@ -19,7 +19,7 @@ The format
     [tiers.community_head]
     hours_given_outside_downline = 20         # hours (a number ≥ 0)
     people_helped_outside_downline = 5        # members (an integer ≥ 0)
-    active_referrals = 1                      # members (an integer ≥ 0)
+    active_referrals = 1                      # referrals (an integer ≥ 0)
     tenure_days = 90                          # days (a number ≥ 0)
     trust_percentile = 50                     # a number from 0 to 100 (100 = most trusted)
     no_open_fraud_ring = true                 # true or false

@@ -276,12 +276,8 @@ class Screenshots:
         return path
 
 
-def register_screenshots(config: pytest.Config, base: Path | None = None) -> Screenshots:
-    """The run's screenshots, in :func:`screenshot_folder` of the checkout.
-
-    ``base`` is not used: the folder no longer depends on pytest's temporary folder (callers
-    that still pass its basetemp can stop).
-    """
+def register_screenshots(config: pytest.Config) -> Screenshots:
+    """The run's screenshots, in :func:`screenshot_folder` of the checkout."""
     name = "timebank-browser-screenshots"
     summary = config.pluginmanager.get_plugin(name)
     if summary is None:

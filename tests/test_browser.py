@@ -61,10 +61,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Screenshots:
-    return register_screenshots(request.config, tmp_path_factory.getbasetemp())
+def screenshots(request: pytest.FixtureRequest) -> Screenshots:
+    return register_screenshots(request.config)
 
 
 @pytest.fixture(scope="module")
