@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from graph.schema import PROPERTIES_COLUMN
+from graph.schema import PROPERTIES_COLUMN, RING_KINDS, RING_STATUSES, RingKind, RingStatus
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -140,14 +140,6 @@ class Merchant:
     merchant_id: str
     redemptions: int
     credits: float
-
-
-RingKind = Literal["loop", "pair", "sybil_farm", "implausible", "dense"]
-#: What fraud-ring detection looks for (:mod:`graph.metrics.rings`).
-RING_KINDS: tuple[RingKind, ...] = ("loop", "pair", "sybil_farm", "implausible", "dense")
-RingStatus = Literal["open", "confirmed", "dismissed"]
-#: A ring is open until a reviewer confirms or dismisses it.
-RING_STATUSES: tuple[RingStatus, ...] = ("open", "confirmed", "dismissed")
 
 
 @dataclass(frozen=True, slots=True)

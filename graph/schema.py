@@ -2,6 +2,9 @@
 
 This is the *what* of validation; :mod:`graph.ingest.validate` is the *how*. Stores receive the
 validated tables in the canonical column order given here, with times as Unix seconds (UTC).
+The values stores keep for fraud rings (kinds, review statuses) are here too, re-exported by
+:mod:`graph.model`: this module imports nothing heavy, so the command line can offer them as
+choices without loading pandas.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from typing import Literal
 __all__ = [
     "MEMBER_REFERENCES",
     "PROPERTIES_COLUMN",
+    "RING_KINDS",
+    "RING_STATUSES",
     "TABLES",
     "ColumnSpec",
+    "RingKind",
+    "RingStatus",
     "TableName",
     "TableSpec",
     "canonical_columns",
@@ -120,3 +127,11 @@ PROPERTIES_COLUMN = "properties"
 def canonical_columns(table: TableName) -> list[str]:
     """Columns of a validated table as stores receive it: the schema's, then properties."""
     return [*TABLES[table].column_names, PROPERTIES_COLUMN]
+
+
+RingKind = Literal["loop", "pair", "sybil_farm", "implausible", "dense"]
+#: What fraud-ring detection looks for (:mod:`graph.metrics.rings`).
+RING_KINDS: tuple[RingKind, ...] = ("loop", "pair", "sybil_farm", "implausible", "dense")
+RingStatus = Literal["open", "confirmed", "dismissed"]
+#: A ring is open until a reviewer confirms or dismisses it.
+RING_STATUSES: tuple[RingStatus, ...] = ("open", "confirmed", "dismissed")
