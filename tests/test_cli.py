@@ -74,7 +74,7 @@ def test_unreadable_input_exits_2_without_a_traceback(
 ) -> None:
     code, output = timebank("ingest", tmp_path / "nowhere", "--store", tmp_path / "tb.db")
     assert code == 2
-    assert "not a dataset folder" in output
+    assert "no such folder" in output
     assert "Traceback" not in output
     code, output = timebank("ingest", write_dataset(encoding="gbk"), "--store", tmp_path / "tb.db")
     assert code == 2

@@ -108,8 +108,14 @@ def test_json_lines_use_the_same_validation(tmp_path: Path, store: GraphStore) -
 
 
 def test_folder_problems(tmp_path: Path, write_dataset: WriteDataset) -> None:
-    with pytest.raises(DatasetError, match="not a dataset folder"):
+    with pytest.raises(DatasetError, match=r"missing: no such folder$"):
         read_dataset(tmp_path / "missing")
+    folder = write_dataset()
+    with pytest.raises(DatasetError, match="a file, not a folder: pass the folder that holds it"):
+        read_dataset(folder / "members.csv")
+    (tmp_path / "otc.csv").write_text("1,2,3,4\n")
+    with pytest.raises(DatasetError, match=r"a file, not a dataset folder .* --format snap"):
+        read_dataset(tmp_path / "otc.csv")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no dataset files found"):
         read_dataset(tmp_path / "empty")

@@ -234,16 +234,38 @@ def test_a_newer_row_conflicting_with_the_store_is_reported_not_overwritten(
     assert snapshot.sessions.set_index("session_id").loc["s1", "hours"] == 1.5
 
 
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        (
+            {"sessions": "session_id,helper_id,started_at,hours\ns1,m1,2025-02-01,1\n"},
+            r"sessions\.csv, line 1: missing required column recipient_id \(sessions needs "
+            r"session_id, helper_id, recipient_id, started_at, hours\)$",
+        ),
+        # Unknown columns are kept as properties, so a misspelt required one is named here with
+        # the column it should be.
+        (
+            {"members": "member_id,joined_on,nickname\nm1,2025-01-03,老李\n"},
+            r"members\.csv, line 1: missing required column joined_at "
+            r"\(found joined_on: a misspelling\?\)$",
+        ),
+        (
+            {
+                "sessions": "session_id,Helper_ID,recipient,started_at,hours\ns1,m1,m2,2025-02-01,1\n"
+            },
+            r"sessions\.csv, line 1: missing required columns helper_id \(found Helper_ID: a "
+            r"misspelling\?\), recipient_id \(found recipient: a misspelling\?\)$",
+        ),
+    ],
+    ids=["missing", "misspelt", "two misspelt"],
+)
 def test_missing_required_header_column_is_a_dataset_error(
-    write_dataset: WriteDataset, store: GraphStore
+    tables: dict[str, str], message: str, write_dataset: WriteDataset, store: GraphStore
 ) -> None:
     from graph.errors import DatasetError
 
-    sessions = "session_id,helper_id,started_at,hours\ns1,m1,2025-02-01,1\n"
-    with pytest.raises(
-        DatasetError, match=r"sessions\.csv, line 1: header lacks required column\(s\) recipient_id"
-    ):
-        run(write_dataset(sessions=sessions), store)
+    with pytest.raises(DatasetError, match=message):
+        run(write_dataset(**tables), store)
     assert store.counts()["members"] == 0, "nothing is written when a file cannot be read"
 
 

@@ -8,6 +8,7 @@ CSV rows, broken JSON) are rejected here with their line; nothing is dropped wit
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 from collections.abc import Mapping
@@ -102,8 +103,10 @@ def read_dataset(folder: Path, *, encoding: str = "utf-8") -> RawDataset:
         lacks a required column.
     """
     folder = Path(folder)
+    if not folder.exists():
+        raise DatasetError("no such folder", path=folder)
     if not folder.is_dir():
-        raise DatasetError("not a dataset folder", path=folder)
+        raise DatasetError(_a_file_not_a_folder(folder), path=folder)
     tables: dict[TableName, RawTable] = {}
     rejects = [_no_rejects()]
     for name, spec in TABLES.items():
@@ -130,6 +133,12 @@ def read_dataset(folder: Path, *, encoding: str = "utf-8") -> RawDataset:
         p.name for p in folder.iterdir() if p.is_file() and p.name not in DATASET_FILES
     )
     return RawDataset(tables, pd.concat(rejects, ignore_index=True), ignored)
+
+
+def _a_file_not_a_folder(path: Path) -> str:
+    if path.name in DATASET_FILES:
+        return f"a file, not a folder: pass the folder that holds it ({path.parent})"
+    return "a file, not a dataset folder (a SNAP edge list? it is read with --format snap)"
 
 
 def read_frames(frames: Mapping[TableName, pd.DataFrame]) -> RawDataset:
@@ -189,13 +198,19 @@ def _check_header(source: str, header: list[str], spec: TableSpec) -> None:
     if duplicated:
         raise DatasetError(f"header repeats column(s) {', '.join(duplicated)}", path=source, line=1)
     missing = [name for name in spec.required_names if name not in header]
-    if missing:
-        raise DatasetError(
-            f"header lacks required column(s) {', '.join(missing)} "
-            f"(required for {spec.name}: {', '.join(spec.required_names)})",
-            path=source,
-            line=1,
-        )
+    if not missing:
+        return
+    # Unknown columns are kept as properties, so a misspelt required one is only noticed here.
+    unknown = [name for name in header if name not in spec.column_names]
+    guesses = {name: difflib.get_close_matches(name, unknown, n=1) for name in missing}
+    named = [
+        f"{name} (found {guess[0]}: a misspelling?)" if guess else name
+        for name, guess in guesses.items()
+    ]
+    required = f"required column{'s' if len(missing) > 1 else ''} {', '.join(named)}"
+    if not any(guesses.values()):
+        required += f" ({spec.name} needs {', '.join(spec.required_names)})"
+    raise DatasetError(f"missing {required}", path=source, line=1)
 
 
 def _record_lines(data: bytes) -> np.ndarray:
