@@ -17,7 +17,9 @@ The server is started with Neo4j's own bootloader (``org.neo4j.server.startup.Ne
 start``), exactly as ``bin/neo4j start`` would, so it runs detached from the calling process.
 
 The home is ``$TIMEBANK_NEO4J_HOME`` when set, else ``.neo4j/`` in the repository root.
-Nothing here prints or logs the password; it lives only in ``credentials.json``.
+Nothing here prints or logs the password; it lives only in ``credentials.json``. Nothing here
+prints at all: :func:`install` and :func:`start` log each phase (fetching, starting, waiting for
+Bolt) and pass it to a ``progress`` callback, which the command line shows.
 
 Examples
 --------
@@ -42,7 +44,7 @@ import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_HEAP",
     "DEFAULT_PAGECACHE",
     "Neo4jServerError",
+    "Progress",
     "ServerInfo",
     "ServerStatus",
     "connection",
@@ -101,6 +104,10 @@ _JVM_ADDITIONAL = (
     "-Dlog4j2.disable.jmx=true",
     "-Dfile.encoding=UTF-8",
 )
+
+
+#: Told, in a few words, what :func:`install` or :func:`start` does next, as each phase begins.
+Progress = Callable[[str], None]
 
 
 class Neo4jServerError(TimebankError):
@@ -182,7 +189,9 @@ def recipe_versions() -> dict[str, str]:
     return found
 
 
-def install(home: Path | str | None = None, *, force: bool = False) -> Path:
+def install(
+    home: Path | str | None = None, *, force: bool = False, progress: Progress | None = None
+) -> Path:
     """Lay out the server's jars in ``home`` with one Maven call; a no-op when already done.
 
     Jars are fetched from Maven Central once and cached in ``~/.m2``; ``lib/`` and ``plugins/``
@@ -194,6 +203,8 @@ def install(home: Path | str | None = None, *, force: bool = False) -> Path:
         The server home; :func:`default_home` when omitted.
     force : bool
         Rebuild even when the home is up to date.
+    progress : callable, optional
+        Told when Maven starts fetching (see :data:`Progress`).
 
     Returns
     -------
@@ -225,14 +236,19 @@ def install(home: Path | str | None = None, *, force: bool = False) -> Path:
             shutil.rmtree(home / managed, ignore_errors=True)
         marker.unlink(missing_ok=True)
         command = [mvn, "-B", "-q", "-f", str(_pom()), "package", f"-Dneo4j.home={home}"]
-        log.info("installing Neo4j into %s (Maven)", home)
+        versions = recipe_versions()
+        _phase(
+            progress,
+            f"fetching Neo4j {versions['neo4j']} and GDS {versions['gds']} with Maven into "
+            f"{home} (once; the jars are cached in ~/.m2)",
+        )
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             tail = _tail(done.stdout + done.stderr, 30)
             raise Neo4jServerError(f"Maven could not assemble the server:\n{tail}")
         if not any((home / "lib").glob("neo4j-*.jar")):
             raise Neo4jServerError(f"Maven finished but {home / 'lib'} holds no Neo4j jar")
-        marker.write_text(json.dumps({"recipe": recipe, **recipe_versions()}, indent=2) + "\n")
+        marker.write_text(json.dumps({"recipe": recipe, **versions}, indent=2) + "\n")
     return home
 
 
@@ -245,6 +261,7 @@ def start(
     pagecache: str = DEFAULT_PAGECACHE,
     settings: Mapping[str, str] | None = None,
     timeout: float = 180.0,
+    progress: Progress | None = None,
 ) -> ServerInfo:
     """Start the server in the background and wait until Bolt accepts its credentials.
 
@@ -265,6 +282,9 @@ def start(
         Extra ``neo4j.conf`` settings, written after (so overriding) the generated ones.
     timeout : float
         Seconds to wait for Bolt to answer.
+    progress : callable, optional
+        Told as each phase begins: fetching the jars (first time only), starting the server,
+        waiting for Bolt (see :data:`Progress`).
 
     Returns
     -------
@@ -280,7 +300,7 @@ def start(
     for name, size in (("heap", heap), ("pagecache", pagecache)):
         if not _SIZE.match(size):
             raise Neo4jServerError(f"{name}={size!r}: expected digits and k, m or g, like '1g'")
-    home = install(home)
+    home = install(home, progress=progress)
     deadline = time.monotonic() + timeout
     with _lock(home):
         pid = _running_pid(home)
@@ -294,6 +314,9 @@ def start(
                 log.warning(
                     "Neo4j already runs on %s; bolt_port=%d ignored", credentials["uri"], bolt_port
                 )
+            _phase(
+                progress, f"already running (pid {pid}); waiting for Bolt at {credentials['uri']}"
+            )
             _wait_for_bolt(home, credentials, pid, deadline)
             return _info(credentials, pid)
 
@@ -318,7 +341,7 @@ def start(
         # setting the password next time (see _wait_for_bolt).
         _write_credentials(home, credentials)
 
-        log.info("starting Neo4j from %s on %s", home, uri)
+        _phase(progress, f"starting Neo4j from {home} on {uri} (heap {heap})")
         try:
             boot = subprocess.run(
                 [_java(), "-Xmx128m", "-cp", str(home / "lib" / "*"), _BOOT_CLASS, "start"],
@@ -338,6 +361,7 @@ def start(
                     f"Neo4j did not start (bootloader exit {code}):\n"
                     f"{_tail(output, 10)}\n{_log_tail(home)}"
                 )
+            _phase(progress, f"waiting for Bolt at {uri} (pid {pid})")
             _wait_for_bolt(home, credentials, pid, deadline, fresh=fresh)
         except BaseException:
             # A failed start leaves nothing running behind it.
@@ -431,6 +455,13 @@ def connection(home: Path | str | None = None) -> ServerInfo:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _phase(progress: Progress | None, phase: str) -> None:
+    """Log a phase and tell the caller, who may show it."""
+    log.info("%s", phase)
+    if progress is not None:
+        progress(phase)
 
 
 def _info(credentials: Mapping[str, str], pid: int) -> ServerInfo:

@@ -148,8 +148,12 @@ def test_status_stop_start_transitions(neo4j_home: Path, server: ServerInfo) -> 
     assert not (neo4j_home / "run" / "neo4j.pid").exists()
     assert neo4j_server.stop(neo4j_home) is False  # stopping twice is safe
 
-    restarted = neo4j_server.start(neo4j_home)
+    phases: list[str] = []
+    restarted = neo4j_server.start(neo4j_home, progress=phases.append)
     assert restarted.pid != server.pid
+    # Told as each phase began; installed already, so nothing was fetched.
+    assert [phase.split(" ", 1)[0] for phase in phases] == ["starting", "waiting"]
+    assert all(server.uri in phase for phase in phases)
     assert (restarted.uri, restarted.password) == (server.uri, server.password)
     assert neo4j_server.status(neo4j_home).running
     assert _query(restarted, "RETURN 1 AS one") == [{"one": 1}]
@@ -170,10 +174,22 @@ def test_kill_then_start_recovers_committed_data(neo4j_home: Path, server: Serve
 def test_install_is_idempotent(neo4j_home: Path) -> None:
     marker = neo4j_home / ".install.json"
     before = marker.stat().st_mtime_ns
-    assert neo4j_server.install(neo4j_home) == neo4j_home.resolve()
+    phases: list[str] = []
+    assert neo4j_server.install(neo4j_home, progress=phases.append) == neo4j_home.resolve()
     assert marker.stat().st_mtime_ns == before
+    assert phases == [], "nothing to fetch"
     assert any((neo4j_home / "plugins").glob("proc-2.13.*.jar"))
     assert (neo4j_home / "plugins" / "timebank-opengds-extension.jar").is_file()
+
+
+def test_a_fresh_install_says_it_is_fetching(tmp_path: Path) -> None:
+    phases: list[str] = []
+    home = neo4j_server.install(tmp_path / "home", progress=phases.append)
+    versions = neo4j_server.recipe_versions()
+    [fetching] = phases
+    assert fetching.startswith(f"fetching Neo4j {versions['neo4j']} and GDS {versions['gds']}")
+    assert str(home) in fetching
+    assert any((home / "lib").glob("neo4j-*.jar"))
 
 
 def test_the_cli_commands(
