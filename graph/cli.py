@@ -72,8 +72,8 @@ StoreOption = Annotated[
     str,
     typer.Option(
         "--store",
-        help="A file path (embedded store), 'neo4j' (NEO4J_URI or the local server) "
-        "or a bolt:// / neo4j:// URI.",
+        help="A store file, 'neo4j' (NEO4J_URI or the local server) or a bolt:// / neo4j:// "
+        "URI. Only ingest creates a store file; other commands refuse one that does not exist.",
     ),
 ]
 EncodingOption = Annotated[
@@ -104,8 +104,9 @@ def _errors_as_exit() -> Iterator[None]:
 
 
 @contextmanager
-def _open(location: str) -> Iterator[GraphStore]:
-    with _errors_as_exit(), open_store(location) as store:
+def _open(location: str, *, create: bool = False) -> Iterator[GraphStore]:
+    """The store at ``location``; a missing store file is refused unless ``create``."""
+    with _errors_as_exit(), open_store(location, create=create) as store:
         yield store
 
 
@@ -185,8 +186,9 @@ def ingest_command(
         ),
     ] = InputFormat.dataset,
 ) -> None:
-    """Validate a dataset and add its good rows to a store (idempotent)."""
-    with _open(store) as opened:
+    """Validate a dataset and add its good rows to a store, creating the store if it does not
+    exist (idempotent)."""
+    with _open(store, create=True) as opened:
         source: Path | RawDataset = data_dir
         if source_format is InputFormat.snap:
             with _errors_as_exit():
@@ -231,7 +233,8 @@ def analyze(
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the result files.")] = Path("out"),
     store: Annotated[
-        str | None, typer.Option("--store", help="Analyse this store instead of a folder.")
+        str | None,
+        typer.Option("--store", help="Analyse this (existing) store instead of a folder."),
     ] = None,
     as_of: AsOfOption = None,
     encoding: EncodingOption = "utf-8",
@@ -515,7 +518,7 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the dashboards (/dashboards/, log in with
-    an API key) over a store; analyses it on start."""
+    an API key) over an existing store; analyses it on start."""
     import logging
 
     import uvicorn
@@ -617,7 +620,7 @@ def demo(
     console.print(f"Generating {members:,} members into {data_dir}")
     write_dataset(make(GeneratorParams(members=members, seed=seed)), data_dir)
     store_path = out / "timebank.db"
-    with _open(str(store_path)) as store:
+    with _open(str(store_path), create=True) as store:
         report = _ingest_with_progress(data_dir, store, encoding="utf-8")
         _print_report(report, None)
         with _errors_as_exit():

@@ -14,6 +14,7 @@ __all__ = [
     "ReviewError",
     "RingNotFoundError",
     "StoreError",
+    "StoreNotFoundError",
     "TimebankError",
 ]
 
@@ -62,6 +63,15 @@ class PolicyError(TimebankError):
         self.reason = reason
         self.source = source
         self.key = key
+
+
+class StoreNotFoundError(StoreError):
+    """No store at this path: only writing data (an ingest) creates one, so that a mistyped
+    path is refused rather than read as an empty network."""
+
+    def __init__(self, path: Path | str):
+        super().__init__(f"{path}: no such store (ingesting into a path creates one)")
+        self.path = Path(path)
 
 
 class RingNotFoundError(StoreError):

@@ -982,7 +982,7 @@ def test_an_empty_store_shows_one_message_per_page_and_no_charts(tmp_path: Path)
 
 def test_a_page_says_when_the_first_analysis_is_still_running(tmp_path: Path) -> None:
     location = str(tmp_path / "store.db")
-    with open_store(location) as store:
+    with open_store(location, create=True) as store:
         ingest_pyramid(store)
     release = threading.Event()
     opened = 0
@@ -1032,7 +1032,7 @@ def test_a_page_says_when_the_first_analysis_is_still_running(tmp_path: Path) ->
 
 def test_timebank_serve_serves_the_dashboards(tmp_path: Path) -> None:
     location = tmp_path / "store.db"
-    with open_store(str(location)) as store:
+    with open_store(location, create=True) as store:
         ingest_pyramid(store)
     keys = tmp_path / "keys.toml"
     key = add_key(keys, name="rita", role="reviewer")

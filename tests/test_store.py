@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.errors import StoreError
+from graph.errors import StoreError, StoreNotFoundError
 from graph.ingest import ingest
 from graph.store import GraphStore, SqliteStore, open_store
 from tests.conftest import NOW, WriteDataset
@@ -46,7 +47,7 @@ def test_reingesting_the_same_folder_changes_nothing(
 
 def test_the_store_is_durable_and_reopens(write_dataset: WriteDataset, tmp_path: Path) -> None:
     path = tmp_path / "durable.db"
-    with open_store(path) as store:
+    with open_store(path, create=True) as store:
         ingest(write_dataset(), store, now=NOW)
         counts = store.counts()
     with open_store(path) as store:
@@ -85,6 +86,26 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
         SqliteStore(text)
     with pytest.raises(StoreError, match="is a folder"):
         open_store(tmp_path)
+
+
+def test_only_create_makes_a_store_where_there_was_none(tmp_path: Path) -> None:
+    """A mistyped path is refused, not read as an empty network; writers ask to create."""
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreNotFoundError, match=f"^{re.escape(str(missing))}: no such store"):
+        open_store(missing)
+    with pytest.raises(StoreNotFoundError):
+        SqliteStore(missing, create=False)
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(StoreError, match="an empty file, not a timebank store"):
+        open_store(tmp_path / "empty.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"], "nothing was created"
+    assert (tmp_path / "empty.db").stat().st_size == 0
+    with pytest.raises(StoreError, match=r"no folder .*nowhere to create the store in"):
+        open_store(tmp_path / "nowhere" / "tb.db", create=True)
+    with open_store(missing, create=True) as store:
+        assert store.counts()["members"] == 0
+    with open_store(missing) as store:  # now it exists
+        assert store.location == str(missing)
 
 
 def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:

@@ -18,20 +18,28 @@ NEO4J_SCHEMES = tuple(
 )
 
 
-def open_store(location: Path | str, *, settings: Settings | None = None) -> GraphStore:
+def open_store(
+    location: Path | str, *, create: bool = False, settings: Settings | None = None
+) -> GraphStore:
     """Open the store at ``location``.
 
     Parameters
     ----------
     location
-        A file path (the embedded SQLite store, created if absent); ``"neo4j"`` — the server
-        ``NEO4J_URI`` names, else the local one ``timebank neo4j start`` runs; or a Neo4j URI
-        (``bolt://``, ``neo4j://``, ``neo4j+s://`` …) with ``NEO4J_USER``/``NEO4J_PASSWORD``.
+        A file path (the embedded SQLite store); ``"neo4j"`` — the server ``NEO4J_URI`` names,
+        else the local one ``timebank neo4j start`` runs; or a Neo4j URI (``bolt://``,
+        ``neo4j://``, ``neo4j+s://`` …) with ``NEO4J_USER``/``NEO4J_PASSWORD``.
+    create
+        Create a missing store file. Off by default: reading a mistyped path must fail, not
+        show an empty network, so only what writes data (an ingest) passes True. A Neo4j
+        database always exists.
     settings
         Environment settings (read from the environment when omitted).
 
     Raises
     ------
+    StoreNotFoundError
+        For a store file that does not exist, unless ``create``.
     StoreError
         For a location that cannot be opened.
     """
@@ -60,7 +68,4 @@ def open_store(location: Path | str, *, settings: Settings | None = None) -> Gra
         )
     if "://" in text:
         raise StoreError(f"{text}: not a Neo4j URI ({', '.join(NEO4J_SCHEMES)}) nor a file path")
-    path = Path(text)
-    if path.is_dir():
-        raise StoreError(f"{path}: is a folder; a store is one file (e.g. {path / 'timebank.db'})")
-    return SqliteStore(path)
+    return SqliteStore(text, create=create)

@@ -25,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from graph.errors import RingNotFoundError, StoreError
+from graph.errors import RingNotFoundError, StoreError, StoreNotFoundError
 from graph.model import (
     RING_KINDS,
     RING_STATUSES,
@@ -200,13 +200,31 @@ def _python_values(column: pd.Series) -> list[Any]:
     return listed
 
 
+def _check_location(path: Path, *, create: bool) -> None:
+    """Refuse a folder, and a missing file unless ``create``; say where a new one cannot go."""
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder; a store is one file (e.g. {path / 'timebank.db'})")
+    if path.exists():
+        if not create and path.stat().st_size == 0:
+            raise StoreError(f"{path}: an empty file, not a timebank store")
+        return
+    if not create:
+        raise StoreNotFoundError(path)
+    if not path.parent.is_dir():
+        raise StoreError(f"{path}: no folder {path.parent} to create the store in")
+
+
 class SqliteStore:
     """Embedded store in one SQLite file (or ``":memory:"``).
 
     Parameters
     ----------
     path
-        The store file; created with its schema when it does not exist.
+        The store file, or ``":memory:"``.
+    create
+        Create the file with its schema when it does not exist. When False, a missing file
+        raises :class:`~graph.errors.StoreNotFoundError` and an empty one
+        :class:`~graph.errors.StoreError`, and nothing is written.
 
     Examples
     --------
@@ -215,8 +233,10 @@ class SqliteStore:
     {'members': 0, 'sessions': 0, 'referrals': 0, 'redemptions': 0}
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self._path = str(path)
+        if self._path != ":memory:":
+            _check_location(Path(path), create=create)
         try:
             self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 10000")
