@@ -6,17 +6,19 @@ errors and input that cannot be read at all (nothing was written).
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -25,7 +27,7 @@ from graph.analyze import analyze as run_analyze
 from graph.analyze import compare_tier_policies, tier_measures
 from graph.config import add_key
 from graph.errors import RingNotFoundError, TimebankError
-from graph.ingest import IngestReport, RawDataset, ingest, read_snap
+from graph.ingest import IngestReport, RawDataset, ingest, read_dataset, read_snap
 from graph.metrics.growth import Ledger
 from graph.metrics.tiers import TIER_LEVELS, assign_tiers
 from graph.model import RingStatus
@@ -40,7 +42,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+#: Messages for people, on stderr. soft_wrap: each is one line whatever the width (rich folds
+#: at 80 columns in a pipe or a log), so a script can grep it.
+console = Console(stderr=True, soft_wrap=True)
+#: Results on stdout, likewise never folded mid-line; tables still fit the width.
+stdout = Console(soft_wrap=True)
 
 EXIT_REJECTS = 1
 EXIT_USAGE = 2
@@ -93,14 +99,19 @@ PolicyOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _fail(message: str) -> NoReturn:
+    """End the command with status 2 and a one-line message (markup in it is shown as is)."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
 @contextmanager
 def _errors_as_exit() -> Iterator[None]:
     """Library errors end the command with a one-line message and status 2, never a traceback."""
     try:
         yield
     except TimebankError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
+        _fail(str(error))
 
 
 @contextmanager
@@ -110,16 +121,21 @@ def _open(location: str, *, create: bool = False) -> Iterator[GraphStore]:
         yield store
 
 
-def _ingest_with_progress(
-    source: Path | RawDataset, store: GraphStore, *, encoding: str, quiet: bool = False
-) -> IngestReport:
+def _read(source: Path, source_format: InputFormat, *, encoding: str) -> RawDataset:
+    """Read the input before any store is opened, so input that cannot be read creates none."""
+    with _errors_as_exit():
+        if source_format is InputFormat.snap:
+            return read_snap(source, encoding=encoding)
+        return read_dataset(source, encoding=encoding)
+
+
+def _ingest_with_progress(raw: RawDataset, store: GraphStore) -> IngestReport:
     with Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=quiet,
         transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
@@ -130,7 +146,7 @@ def _ingest_with_progress(
             bar.update(tasks[table], completed=done)
 
         with _errors_as_exit():
-            return ingest(source, store, encoding=encoding, progress=progress)
+            return ingest(raw, store, progress=progress)
 
 
 def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
@@ -139,7 +155,7 @@ def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
         table.add_row(name, *(f"{value:,}" for value in vars(counts).values()))
     console.print(table)
     for ignored in report.ignored_files:
-        console.print(f"[yellow]ignored[/yellow] {ignored}: not a schema file")
+        console.print(f"[yellow]ignored[/yellow] {escape(ignored)}: not a schema file")
     if report.all_accepted:
         return
     rejected = sum(counts.rejected for counts in report.tables.values())
@@ -147,14 +163,16 @@ def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
     if rejects_path is None:
         for row in report.rejects.head(10).itertuples(index=False):
             console.print(
-                f"  {row.file}:{row.line} {row.column}={row.value!r}: {row.reason}", highlight=False
+                f"  {row.file}:{row.line} {row.column}={row.value!r}: {row.reason}",
+                highlight=False,
+                markup=False,
             )
         if len(report.rejects) > 10:
             console.print(
                 f"  … {len(report.rejects) - 10:,} more; write them all with --rejects FILE.csv"
             )
     else:
-        console.print(f"Rejects written to {rejects_path}")
+        console.print(f"Rejects written to {rejects_path}", markup=False)
 
 
 def _write_rejects(report: IngestReport, path: Path | None) -> None:
@@ -187,13 +205,10 @@ def ingest_command(
     ] = InputFormat.dataset,
 ) -> None:
     """Validate a dataset and add its good rows to a store, creating the store if it does not
-    exist (idempotent)."""
+    exist (idempotent). Input that cannot be read at all writes nothing and creates no store."""
+    raw = _read(data_dir, source_format, encoding=encoding)
     with _open(store, create=True) as opened:
-        source: Path | RawDataset = data_dir
-        if source_format is InputFormat.snap:
-            with _errors_as_exit():
-                source = read_snap(data_dir, encoding=encoding)
-        report = _ingest_with_progress(source, opened, encoding=encoding)
+        report = _ingest_with_progress(raw, opened)
     _write_rejects(report, rejects)
     _print_report(report, rejects)
     if not report.all_accepted:
@@ -214,7 +229,7 @@ def stats(
     table = Table("", "count")
     for name, value in counts.items():
         table.add_row(name, f"{value:,}")
-    Console().print(table)
+    stdout.print(table)
 
 
 def _parse_as_of(value: str | None) -> pd.Timestamp | None:
@@ -258,11 +273,16 @@ def analyze(
     if store is not None:
         with _open(store) as opened, _errors_as_exit():
             run = run_analyze(opened, out, as_of=moment, **settings)
-        console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
+        console.print(
+            f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}", markup=False
+        )
         return
     assert data_dir is not None
+    started = time.perf_counter()
+    raw = _read(data_dir, InputFormat.dataset, encoding=encoding)
+    read_seconds = time.perf_counter() - started
     with SqliteStore(":memory:") as scratch:
-        report = _ingest_with_progress(data_dir, scratch, encoding=encoding)
+        report = _ingest_with_progress(raw, scratch)
         rejects = out / "rejects.csv" if not report.all_accepted else None
         with _errors_as_exit():
             run = run_analyze(
@@ -271,12 +291,14 @@ def analyze(
                 as_of=moment,
                 write_back=False,
                 **settings,
-                seconds={"ingest": report.seconds},
+                seconds={"read": read_seconds, "ingest": report.seconds},
                 extra_summary={"ingest": report.to_dict()},
             )
     _write_rejects(report, rejects)
     _print_report(report, rejects)
-    console.print(f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}")
+    console.print(
+        f"Wrote {', '.join(run.summary['files'])} and summary.json to {out}", markup=False
+    )
     if not report.all_accepted:
         raise typer.Exit(EXIT_REJECTS)
 
@@ -355,7 +377,8 @@ def generate(
     paths = write_dataset(make(params), out)
     console.print(
         f"Wrote {', '.join(sorted(p.name for p in paths.values()))} to {out} "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"in {time.perf_counter() - started:.1f} s",
+        markup=False,
     )
 
 
@@ -445,7 +468,7 @@ def rings_list(
             f"{ring.hours:,.1f}",
             f"{ring.last_at:%Y-%m-%d}",
         )
-    Console().print(table)
+    stdout.print(table)
     console.print(f"{len(rings):,} rings")
 
 
@@ -461,20 +484,39 @@ def rings_show(ring_id: RingIdArgument, store: StoreOption, as_json: JsonOption 
         shown = {**ring_as_dict(ring), "reviews": [review_as_dict(r) for r in reviews]}
         typer.echo(json.dumps(shown, ensure_ascii=False))
         return
-    out = Console(highlight=False)
-    out.print(f"[bold]{ring.ring_id}[/bold]: {ring.kind}, {ring.status}, score {ring.score:.2f}")
-    out.print(f"members ({len(ring.members):,}): {', '.join(ring.members)}")
-    out.print(f"sessions ({len(ring.session_ids):,}): {', '.join(ring.session_ids)}")
-    out.print(
-        f"from {ring.first_at.isoformat()} to {ring.last_at.isoformat()}: "
-        f"{ring.hours:,.1f} hours, {ring.credits:,.1f} credits"
+    shown_id = escape(ring.ring_id)
+    stdout.print(
+        f"[bold]{shown_id}[/bold]: {ring.kind}, {ring.status}, score {ring.score:.2f}",
+        highlight=False,
     )
-    for reason in ring.reasons:
-        out.print(f"  - {reason}")
+    for line in (
+        f"members ({len(ring.members):,}): {', '.join(ring.members)}",
+        f"sessions ({len(ring.session_ids):,}): {', '.join(ring.session_ids)}",
+        f"from {ring.first_at.isoformat()} to {ring.last_at.isoformat()}: "
+        f"{ring.hours:,.1f} hours, {ring.credits:,.1f} credits",
+        *(f"  - {reason}" for reason in ring.reasons),
+    ):
+        stdout.print(line, markup=False, highlight=False)
     trail = Table("reviewed at", "status", "reviewer", "note", title="audit trail")
     for review in reviews:
-        trail.add_row(review.reviewed_at.isoformat(), review.status, review.reviewer, review.note)
-    out.print(trail)
+        trail.add_row(
+            review.reviewed_at.isoformat(),
+            review.status,
+            escape(review.reviewer),
+            escape(review.note),
+        )
+    stdout.print(trail, highlight=False)
+
+
+def _login_name() -> str:
+    """The reviewer when --reviewer is not given: $LOGNAME, $USER, $LNAME or $USERNAME, else the
+    name of the account running the command."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such variable and no passwd entry (OSError from 3.13)
+        _fail(
+            "no login name to record as the reviewer (no $USER, no account name): pass --reviewer"
+        )
 
 
 @rings_app.command("review")
@@ -487,12 +529,18 @@ def rings_review(
     ],
     note: Annotated[str, typer.Option("--note", help="Why: kept in the ring's audit trail.")],
     reviewer: Annotated[
-        str, typer.Option("--reviewer", envvar="USER", help="Who decides (default: $USER).")
-    ],
+        str | None,
+        typer.Option(
+            "--reviewer",
+            help="Who decides (default: your login name: $LOGNAME, $USER, $LNAME or $USERNAME, "
+            "else the account's name).",
+        ),
+    ] = None,
 ) -> None:
     """Confirm, dismiss or reopen a ring, recording who, why and when in its audit trail."""
+    who = _login_name() if reviewer is None else reviewer
     with _open(store) as opened, _errors_as_exit():
-        entry = opened.review_ring(ring_id, status, reviewer=reviewer, note=note)
+        entry = opened.review_ring(ring_id, status, reviewer=who, note=note)
     typer.echo(f"{ring_id}: {entry.status} by {entry.reviewer} at {entry.reviewed_at.isoformat()}")
 
 
@@ -540,7 +588,8 @@ def serve(
             ring_cache_seconds=settings.ring_cache_seconds,
         )
     console.print(
-        f"Serving {store} on http://{host}:{port} (docs at /docs, dashboards at /dashboards/)"
+        f"Serving {store} on http://{host}:{port} (docs at /docs, dashboards at /dashboards/)",
+        markup=False,
     )
     uvicorn.run(
         create_app(service, settings, keys=keys_allowed),
@@ -565,7 +614,9 @@ def keys_add(
     """Create an API key, store its SHA-256 digest in the keys file and print the key once."""
     with _errors_as_exit():
         key = add_key(file, name=name, role=role.value)
-    console.print(f"Added {role.value} key for {name} to {file}. The key (shown only now):")
+    console.print(
+        f"Added {role.value} key for {name} to {file}. The key (shown only now):", markup=False
+    )
     typer.echo(key)
 
 
@@ -612,16 +663,19 @@ def demo(
     ] = 5000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
-    """Generate a small network, ingest it, analyse it and write an HTML report."""
+    """Generate a small network into DIR/data (its planted fraud in DIR/truth.json), ingest it
+    into DIR/timebank.db, analyse it into DIR/analysis and write an HTML report to DIR/report."""
     from graph.generate import GeneratorParams, write_dataset
     from graph.generate import generate as make
 
     data_dir = out / "data"
-    console.print(f"Generating {members:,} members into {data_dir}")
-    write_dataset(make(GeneratorParams(members=members, seed=seed)), data_dir)
-    store_path = out / "timebank.db"
-    with _open(str(store_path), create=True) as store:
-        report = _ingest_with_progress(data_dir, store, encoding="utf-8")
+    console.print(f"Generating {members:,} members into {data_dir}", markup=False)
+    written = write_dataset(make(GeneratorParams(members=members, seed=seed)), data_dir)
+    # The answer key is not data: beside the folder the demo ingests, not among its files.
+    written["truth"].replace(out / "truth.json")
+    raw = _read(data_dir, InputFormat.dataset, encoding="utf-8")
+    with _open(str(out / "timebank.db"), create=True) as store:
+        report = _ingest_with_progress(raw, store)
         _print_report(report, None)
         with _errors_as_exit():
             run_analyze(store, out / "analysis")

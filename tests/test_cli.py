@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from graph.analyze import RESULT_FILES
 from graph.cli import app
+from graph.config import add_key
 from graph.metrics.tiers import TIERS
 from graph.policy import default_policy_text
 from graph.store import SqliteStore
@@ -69,16 +71,23 @@ def test_rejected_rows_exit_1_and_are_written(write_dataset: WriteDataset, tmp_p
     assert json.loads(stats)["sessions"] == 4
 
 
+def error_line(output: str) -> str:
+    """The one line of ``output`` that says what went wrong (it must be exactly one)."""
+    [line] = [line for line in output.splitlines() if line.startswith("error: ")]
+    return line
+
+
 def test_unreadable_input_exits_2_without_a_traceback(
     write_dataset: WriteDataset, tmp_path: Path
 ) -> None:
-    code, output = timebank("ingest", tmp_path / "nowhere", "--store", tmp_path / "tb.db")
+    nowhere = tmp_path / "nowhere"
+    code, output = timebank("ingest", nowhere, "--store", tmp_path / "tb.db")
     assert code == 2
-    assert "no such folder" in output
+    assert error_line(output) == f"error: {nowhere}: no such folder"
     assert "Traceback" not in output
     code, output = timebank("ingest", write_dataset(encoding="gbk"), "--store", tmp_path / "tb.db")
     assert code == 2
-    assert "--encoding gbk" in output
+    assert error_line(output).endswith("declare the encoding gbk (--encoding gbk)")
     code, _ = timebank(
         "ingest", write_dataset(encoding="gbk"), "--store", tmp_path / "tb.db", "--encoding", "gbk"
     )
@@ -87,13 +96,85 @@ def test_unreadable_input_exits_2_without_a_traceback(
     assert code == 2, "a usage error"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["analyze"],
+        ["tiers"],
+        ["report"],
+        ["serve", "--keys", "{keys}"],
+        ["rings", "list"],
+        ["rings", "show", "loop-1"],
+        ["rings", "review", "loop-1", "--status", "confirmed", "--note", "n", "--reviewer", "bo"],
+    ],
+    ids=" ".join,
+)
+def test_commands_that_read_refuse_a_store_that_does_not_exist(
+    command: list[str], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.toml"
+    add_key(keys, name="ann", role="admin")
+    typo = tmp_path / "typo.db"
+    arguments = [a.format(keys=keys) for a in command]
+    code, output = timebank(*arguments, "--store", typo)
+    assert code == 2
+    assert error_line(output) == f"error: {typo}: no such store (ingesting into a path creates one)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.toml"], "nothing was created"
+
+
+@pytest.mark.parametrize(
+    ("tables", "pick", "message"),
+    [
+        ({}, lambda folder: folder / "nowhere", "nowhere: no such folder"),
+        ({}, lambda folder: folder / "members.csv", "a file, not a folder: pass the folder"),
+        ({"members": "member_id\nm1\n"}, lambda folder: folder, "missing required column"),
+        ({"encoding": "gbk"}, lambda folder: folder, "not valid utf-8"),
+    ],
+    ids=["no such folder", "a file", "a missing column", "another encoding"],
+)
+def test_an_ingest_that_cannot_read_its_input_creates_no_store(
+    tables: dict[str, str],
+    pick: Callable[[Path], Path],
+    message: str,
+    write_dataset: WriteDataset,
+    tmp_path: Path,
+) -> None:
+    stores = tmp_path / "stores"
+    stores.mkdir()
+    code, output = timebank("ingest", pick(write_dataset(**tables)), "--store", stores / "tb.db")
+    assert code == 2
+    assert message in error_line(output)
+    assert list(stores.iterdir()) == [], "no store file (nor -wal, -shm) is left behind"
+
+
+def test_a_misspelt_header_is_named_with_the_column_it_should_be(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    folder = write_dataset(members=GOOD["members"].replace("joined_at", "joined_on", 1))
+    code, output = timebank("ingest", folder, "--store", tmp_path / "tb.db")
+    assert code == 2
+    assert error_line(output) == (
+        f"error: {folder / 'members.csv'}, line 1: missing required column joined_at "
+        "(found joined_on: a misspelling?)"
+    )
+
+
 def test_analyze_a_folder_and_a_store(write_dataset: WriteDataset, tmp_path: Path) -> None:
     folder = write_dataset()
     code, output = timebank("analyze", folder, "--out", tmp_path / "a")
     assert code == 0, output
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["counts"] == {"members": 4, "sessions": 4, "referrals": 3, "redemptions": 1}
-    assert set(summary["seconds"]) >= {"ingest", "snapshot", "trust", "tiers", "growth", "write"}
+    assert set(summary["seconds"]) >= {
+        "read",
+        "ingest",
+        "snapshot",
+        "trust",
+        "tiers",
+        "growth",
+        "write",
+    }
     files = list(RESULT_FILES)
     assert "risk.csv" in files
     assert summary["files"] == [*files, "rings.json"]
@@ -210,6 +291,12 @@ def test_generate_is_reproducible(tmp_path: Path) -> None:
 def test_demo_writes_an_offline_report(tmp_path: Path) -> None:
     code, output = timebank("demo", "--out", tmp_path / "demo", "--members", 600)
     assert code == 0, output
+    # The planted fraud's answer key sits beside the ingested folder, not in it.
+    assert "ignored" not in output
+    assert (tmp_path / "demo" / "truth.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "demo" / "data").iterdir()) == [
+        f"{name}.csv" for name in ("members", "redemptions", "referrals", "sessions")
+    ]
     page = Path(re.search(r"Report: (\S+)", output).group(1))  # type: ignore[union-attr]
     html = page.read_text(encoding="utf-8")
     assert "Plotly.newPlot" in html

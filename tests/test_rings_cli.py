@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,15 +13,16 @@ from typer.testing import CliRunner
 
 from graph.cli import app, rings_app
 from graph.ingest import ingest
-from graph.rings import ring_as_dict
+from graph.rings import ring_as_dict, ring_id_for
 from graph.store import SqliteStore
 from tests.conftest import NOW, WriteDataset
+from tests.test_cli_process import run
 from tests.test_rings_store import FARM, LOOP, PAIR, T0
 
 runner = CliRunner()
 
 
-def timebank(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+def timebank(*args: str | Path, env: dict[str, str | None] | None = None) -> tuple[int, str]:
     result = runner.invoke(app, [str(a) for a in args], env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
@@ -26,9 +30,9 @@ def timebank(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int,
 
 
 def review(store: Path, ring_id: str, status: str, note: str, *more: str) -> tuple[int, str]:
-    """``timebank rings review`` as user ``bo``."""
+    """``timebank rings review`` as user ``bo`` ($USER; $LOGNAME, which comes first, unset)."""
     arguments = ("rings", "review", ring_id, "--store", store, "--status", status, "--note", note)
-    return timebank(*arguments, *more, env={"USER": "bo"})
+    return timebank(*arguments, *more, env={"LOGNAME": None, "USER": "bo"})
 
 
 @pytest.fixture
@@ -95,6 +99,51 @@ def test_review_records_the_decision_by_the_user(ring_store: Path) -> None:
     ]
     assert ring is not None
     assert ring.status == "open"
+
+
+def test_without_a_login_variable_the_reviewer_is_the_account_name(ring_store: Path) -> None:
+    """No $LOGNAME, $USER, $LNAME nor $USERNAME (as in many containers): the account's name."""
+    done = run(
+        "rings", "review", "loop-1", "--store", ring_store, "--status", "dismissed", "--note", "n"
+    )
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry: nobody to name, so the command says so
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [
+            "error: no login name to record as the reviewer (no $USER, no account name): "
+            "pass --reviewer"
+        ]
+        return
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"loop-1: dismissed by {account} at ")
+    done = run(
+        *("rings", "review", "loop-1", "--store", ring_store),
+        "--status",
+        "open",
+        "--note",
+        "again",
+        LOGNAME="ann",
+    )
+    assert done.stdout.startswith("loop-1: open by ann at ")
+
+
+@pytest.mark.parametrize("columns", [None, "40"], ids=["COLUMNS unset", "COLUMNS=40"])
+def test_list_never_cuts_a_ring_id(
+    columns: str | None, write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    # The longest ids: the longest kind's, suffixed as when a second ring has the same members.
+    longest = f"{ring_id_for('sybil_farm', FARM.members)}-2"
+    path = tmp_path / "rings.db"
+    with SqliteStore(path) as store:
+        ingest(write_dataset(), store, now=NOW)
+        store.save_rings([replace(FARM, ring_id=longest), LOOP])
+    done = run(
+        "rings", "list", "--store", path, **({} if columns is None else {"COLUMNS": columns})
+    )
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[1] for line in done.stdout.splitlines() if "│" in line]
+    assert sorted(listed) == sorted([longest, "loop-1"])
 
 
 def test_unknown_rings_and_bad_reviews_exit_2_with_a_message(ring_store: Path) -> None:
