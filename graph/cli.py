@@ -2,6 +2,10 @@
 
 Exit status: 0 success; 1 some input rows were rejected (the good ones were kept); 2 usage
 errors and input that cannot be read at all (nothing was written).
+
+Only typer, rich's console and light modules of this package are imported up front; each command
+imports the analytics, pandas, the stores and the Neo4j driver in its body, so ``--help`` and
+usage errors answer at once.
 """
 
 from __future__ import annotations
@@ -9,39 +13,47 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
 
 from graph import neo4j_server
-from graph.analyze import analyze as run_analyze
-from graph.analyze import compare_tier_policies, tier_measures
-from graph.config import add_key
-from graph.errors import RingNotFoundError, TimebankError
-from graph.ingest import IngestReport, RawDataset, ingest, read_dataset, read_snap
-from graph.metrics.growth import Ledger
-from graph.metrics.tiers import TIER_LEVELS, assign_tiers
-from graph.model import RingStatus
-from graph.neo4j_server import DEFAULT_HEAP
-from graph.policy import load_policy
-from graph.rings import review_as_dict, ring_as_dict
-from graph.store import GraphStore, SqliteStore, open_store
+from graph.errors import TimebankError
+from graph.schema import RingStatus
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from graph.ingest import IngestReport, RawDataset
+    from graph.metrics.growth import Ledger
+    from graph.store import GraphStore
+
+
+# rich_markup_mode=None: click's plain help and usage errors, not typer's rich panels. Those give
+# every flag, --help included, a `<bool>` type (typer 0.29 shows a flag's type as if it took a
+# value) and fold usage errors inside an 80-column box.
 app = typer.Typer(
     help="Graph analytics for time-bank trust networks.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _group(name: str, description: str) -> typer.Typer:
+    """A command group of ``app``, with the same plain help."""
+    group = typer.Typer(help=description, no_args_is_help=True, rich_markup_mode=None)
+    app.add_typer(group, name=name)
+    return group
+
+
 #: Messages for people, on stderr. soft_wrap: each is one line whatever the width (rich folds
 #: at 80 columns in a pipe or a log), so a script can grep it.
 console = Console(stderr=True, soft_wrap=True)
@@ -78,25 +90,35 @@ StoreOption = Annotated[
     str,
     typer.Option(
         "--store",
+        metavar="STORE",
         help="A store file, 'neo4j' (NEO4J_URI or the local server) or a bolt:// / neo4j:// "
         "URI. Only ingest creates a store file; other commands refuse one that does not exist.",
     ),
 ]
 EncodingOption = Annotated[
-    str, typer.Option("--encoding", help="Encoding of the CSV files, e.g. gbk for GBK exports.")
+    str,
+    typer.Option(
+        "--encoding",
+        metavar="ENCODING",
+        help="Encoding of the CSV files, e.g. gbk for GBK exports.",
+    ),
 ]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
         "--as-of",
+        metavar="DATE",
         help="The network as it stood at the start of this date (UTC), or at this time.",
     ),
 ]
 PolicyOption = Annotated[
     Path | None,
-    typer.Option("--policy", help="Tier policy TOML (default: the shipped policy)."),
+    typer.Option(
+        "--policy", metavar="FILE", help="Tier policy TOML (default: the shipped policy)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LedgerOption = Annotated[LedgerKind, typer.Option("--ledger", help="As for `timebank analyze`.")]
 
 
 def _fail(message: str) -> NoReturn:
@@ -117,12 +139,16 @@ def _errors_as_exit() -> Iterator[None]:
 @contextmanager
 def _open(location: str, *, create: bool = False) -> Iterator[GraphStore]:
     """The store at ``location``; a missing store file is refused unless ``create``."""
+    from graph.store import open_store
+
     with _errors_as_exit(), open_store(location, create=create) as store:
         yield store
 
 
 def _read(source: Path, source_format: InputFormat, *, encoding: str) -> RawDataset:
     """Read the input before any store is opened, so input that cannot be read creates none."""
+    from graph.ingest import read_dataset, read_snap
+
     with _errors_as_exit():
         if source_format is InputFormat.snap:
             return read_snap(source, encoding=encoding)
@@ -130,6 +156,10 @@ def _read(source: Path, source_format: InputFormat, *, encoding: str) -> RawData
 
 
 def _ingest_with_progress(raw: RawDataset, store: GraphStore) -> IngestReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from graph.ingest import ingest
+
     with Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -150,6 +180,8 @@ def _ingest_with_progress(raw: RawDataset, store: GraphStore) -> IngestReport:
 
 
 def _print_report(report: IngestReport, rejects_path: Path | None) -> None:
+    from rich.table import Table
+
     table = Table("table", "read", "inserted", "unchanged", "duplicates", "rejected")
     for name, counts in report.tables.items():
         table.add_row(name, *(f"{value:,}" for value in vars(counts).values()))
@@ -186,13 +218,18 @@ def ingest_command(
     data_dir: Annotated[
         Path,
         typer.Argument(
-            help="Dataset folder (members.csv, sessions.csv, …), or a SNAP file with --format snap."
+            metavar="DATA_DIR",
+            help="Dataset folder (members.csv, sessions.csv, …), or a SNAP file with --format snap.",
         ),
     ],
     store: StoreOption,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Write rejected rows here (file,line,column,value,reason)."),
+        typer.Option(
+            "--rejects",
+            metavar="FILE",
+            help="Write rejected rows here (file,line,column,value,reason).",
+        ),
     ] = None,
     encoding: EncodingOption = "utf-8",
     source_format: Annotated[
@@ -216,11 +253,10 @@ def ingest_command(
 
 
 @app.command()
-def stats(
-    store: StoreOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def stats(store: StoreOption, as_json: JsonOption = False) -> None:
     """Count members, sessions, referrals and redemptions in a store."""
+    from rich.table import Table
+
     with _open(store) as opened:
         counts = opened.counts()
     if as_json:
@@ -233,6 +269,8 @@ def stats(
 
 
 def _parse_as_of(value: str | None) -> pd.Timestamp | None:
+    import pandas as pd
+
     if value is None:
         return None
     try:
@@ -244,12 +282,17 @@ def _parse_as_of(value: str | None) -> pd.Timestamp | None:
 @app.command()
 def analyze(
     data_dir: Annotated[
-        Path | None, typer.Argument(help="Dataset folder to validate and analyse.")
+        Path | None,
+        typer.Argument(metavar="DATA_DIR", help="Dataset folder to validate and analyse."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the result files.")] = Path("out"),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for the result files.")
+    ] = Path("out"),
     store: Annotated[
         str | None,
-        typer.Option("--store", help="Analyse this (existing) store instead of a folder."),
+        typer.Option(
+            "--store", metavar="STORE", help="Analyse this (existing) store instead of a folder."
+        ),
     ] = None,
     as_of: AsOfOption = None,
     encoding: EncodingOption = "utf-8",
@@ -262,10 +305,16 @@ def analyze(
         ),
     ] = LedgerKind.minting,
 ) -> None:
-    """Run every analytic and write trust.csv, fanout.csv, pyramid.csv, tiers.csv, growth.csv,
-    cohorts.csv and summary.json into --out."""
+    """Run every analytic and write into --out: trust.csv, fanout.csv, pyramid.csv, risk.csv,
+    tiers.csv, growth.csv and cohorts.csv (one row per member or period), rings.json (the
+    fraud-ring review queue) and summary.json (counts, timings); rejects.csv too when rows of
+    DATA_DIR are rejected."""
     if (data_dir is None) == (store is None):
         raise typer.BadParameter("give a DATA_DIR or --store, not both", param_hint="DATA_DIR")
+    from graph.analyze import analyze as run_analyze
+    from graph.policy import load_policy
+    from graph.store import SqliteStore
+
     moment = _parse_as_of(as_of)
     with _errors_as_exit():
         tier_policy = load_policy(policy)
@@ -315,7 +364,11 @@ def tiers_command(
     ] = False,
     current: Annotated[
         Path | None,
-        typer.Option("--current", help="With --compare: the policy in force (default: shipped)."),
+        typer.Option(
+            "--current",
+            metavar="FILE",
+            help="With --compare: the policy in force (default: shipped).",
+        ),
     ] = None,
     as_of: AsOfOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -323,6 +376,12 @@ def tiers_command(
     """Members per tier under a policy, or with --compare how many move under a new one."""
     if current is not None and not compare:
         raise typer.BadParameter("--current needs --compare", param_hint="--current")
+    from rich.table import Table
+
+    from graph.analyze import compare_tier_policies, tier_measures
+    from graph.metrics.tiers import TIER_LEVELS, assign_tiers
+    from graph.policy import load_policy
+
     moment = _parse_as_of(as_of)
     with _open(store) as opened, _errors_as_exit():
         new_policy = load_policy(policy)
@@ -356,11 +415,20 @@ def tiers_command(
 
 @app.command()
 def generate(
-    members: Annotated[int, typer.Option("--members", min=1, help="Number of members.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+    members: Annotated[
+        int, typer.Option("--members", metavar="N", min=1, help="Number of members.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder to write the dataset into.")
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Random seed; same seed, same files.")
+    ] = 0,
     sessions_per_member: Annotated[
-        float, typer.Option("--sessions-per-member", min=0.0, help="Average sessions per member.")
+        float,
+        typer.Option(
+            "--sessions-per-member", metavar="N", min=0.0, help="Average sessions per member."
+        ),
     ] = 10.0,
 ) -> None:
     """Generate a realistic time bank with planted fraud (truth in truth.json)."""
@@ -382,27 +450,57 @@ def generate(
     )
 
 
-neo4j_app = typer.Typer(
-    help="The local Neo4j 5.26 + GDS server, assembled from Maven Central.",
-    no_args_is_help=True,
-)
-app.add_typer(neo4j_app, name="neo4j")
+neo4j_app = _group("neo4j", "The local Neo4j 5.26 + GDS server, assembled from Maven Central.")
+
+
+@contextmanager
+def _phases(topic: str) -> Iterator[Callable[[str], None]]:
+    """Show what a long step is doing: on a terminal, a spinner with the current phase and the
+    time taken; in a pipe or a log, one line per phase."""
+    if not console.is_terminal:
+        yield lambda phase: console.print(f"{topic}: {phase}", markup=False, highlight=False)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    # The phase takes the width left by the spinner and the time, cut short at the edge.
+    phase_column = Column(ratio=1, no_wrap=True, overflow="ellipsis")
+    with Progress(
+        SpinnerColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", table_column=phase_column),
+        console=console,
+        transient=True,
+        expand=True,
+    ) as bar:
+        task = bar.add_task(topic, total=None)
+        yield lambda phase: bar.update(task, description=escape(f"{topic}: {phase}"))
 
 
 @neo4j_app.command("start")
 def neo4j_start(
     bolt_port: Annotated[
-        int | None, typer.Option("--bolt-port", help="Bolt port on 127.0.0.1 (default 7687).")
+        int | None,
+        typer.Option("--bolt-port", metavar="PORT", help="Bolt port on 127.0.0.1 (default 7687)."),
     ] = None,
     http_port: Annotated[
         int | None,
-        typer.Option("--http-port", help="Serve Neo4j Browser on this port (off by default)."),
+        typer.Option(
+            "--http-port",
+            metavar="PORT",
+            help="Serve Neo4j Browser on this port (off by default).",
+        ),
     ] = None,
-    heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 4g.")] = DEFAULT_HEAP,
+    heap: Annotated[
+        str, typer.Option("--heap", metavar="SIZE", help="JVM heap, e.g. 4g.")
+    ] = neo4j_server.DEFAULT_HEAP,
 ) -> None:
-    """Fetch (once) and start the local server; safe to call when it already runs."""
-    with _errors_as_exit():
-        info = neo4j_server.start(bolt_port=bolt_port, http_port=http_port, heap=heap)
+    """Fetch (once) and start the local server; safe to call when it already runs. Says on
+    stderr what it is doing: fetching the jars with Maven, starting, waiting for Bolt."""
+    with _errors_as_exit(), _phases("neo4j") as progress:
+        info = neo4j_server.start(
+            bolt_port=bolt_port, http_port=http_port, heap=heap, progress=progress
+        )
     typer.echo(f"Neo4j is running at {info.uri} (pid {info.pid}); use --store neo4j")
 
 
@@ -425,14 +523,13 @@ def neo4j_status() -> None:
     typer.echo(f"Neo4j is running at {state.uri} (pid {state.pid}{memory}; home {state.home})")
 
 
-rings_app = typer.Typer(
-    help="The fraud-ring review queue: list rings, show one's evidence, record decisions.",
-    no_args_is_help=True,
+rings_app = _group(
+    "rings", "The fraud-ring review queue: list rings, show one's evidence, record decisions."
 )
-app.add_typer(rings_app, name="rings")
 
 RingIdArgument = Annotated[
-    str, typer.Argument(help="The ring's id, as `timebank rings list` shows it.")
+    str,
+    typer.Argument(metavar="RING_ID", help="The ring's id, as `timebank rings list` shows it."),
 ]
 
 
@@ -445,6 +542,10 @@ def rings_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the stored fraud rings, most suspicious first."""
+    from rich.table import Column, Table
+
+    from graph.rings import ring_as_dict
+
     with _open(store) as opened, _errors_as_exit():
         rings = opened.rings(status=status)
     if as_json:
@@ -475,6 +576,11 @@ def rings_list(
 @rings_app.command("show")
 def rings_show(ring_id: RingIdArgument, store: StoreOption, as_json: JsonOption = False) -> None:
     """Show a ring's evidence (members, sessions, reasons) and its audit trail."""
+    from rich.table import Table
+
+    from graph.errors import RingNotFoundError
+    from graph.rings import review_as_dict, ring_as_dict
+
     with _open(store) as opened, _errors_as_exit():
         ring = opened.ring(ring_id)
         if ring is None:
@@ -527,11 +633,14 @@ def rings_review(
         RingStatus,
         typer.Option("--status", help="confirmed or dismissed: the decision; open: reopen it."),
     ],
-    note: Annotated[str, typer.Option("--note", help="Why: kept in the ring's audit trail.")],
+    note: Annotated[
+        str, typer.Option("--note", metavar="TEXT", help="Why: kept in the ring's audit trail.")
+    ],
     reviewer: Annotated[
         str | None,
         typer.Option(
             "--reviewer",
+            metavar="NAME",
             help="Who decides (default: your login name: $LOGNAME, $USER, $LNAME or $USERNAME, "
             "else the account's name).",
         ),
@@ -547,22 +656,28 @@ def rings_review(
 @app.command()
 def serve(
     store: StoreOption,
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port.")
+    ] = 8000,
     keys: Annotated[
         Path | None,
         typer.Option(
             "--keys",
+            metavar="FILE",
             help="API keys file (`timebank keys add`); default: TIMEBANK_API_KEYS_FILE "
             "and TIMEBANK_API_KEYS.",
         ),
     ] = None,
     policy: PolicyOption = None,
-    ledger: Annotated[
-        LedgerKind, typer.Option("--ledger", help="As for `timebank analyze`.")
-    ] = LedgerKind.minting,
+    ledger: LedgerOption = LedgerKind.minting,
     log_level: Annotated[
-        str, typer.Option("--log-level", help="debug, info (every request), warning, error.")
+        str,
+        typer.Option(
+            "--log-level", metavar="LEVEL", help="debug, info (every request), warning, error."
+        ),
     ] = "info",
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the dashboards (/dashboards/, log in with
@@ -574,6 +689,7 @@ def serve(
     from graph.api.main import create_app
     from graph.api.service import ApiService
     from graph.config import ApiSettings
+    from graph.policy import load_policy
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -601,17 +717,22 @@ def serve(
     )
 
 
-keys_app = typer.Typer(help="API keys for `timebank serve`.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+keys_app = _group("keys", "API keys for `timebank serve`.")
 
 
 @keys_app.command("add")
 def keys_add(
-    name: Annotated[str, typer.Argument(help="Who holds the key; recorded in audit trails.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Who holds the key; recorded in audit trails.")
+    ],
     role: Annotated[Role, typer.Option("--role", help="viewer, reviewer or admin.")],
-    file: Annotated[Path, typer.Option("--file", help="The keys file (created if absent).")],
+    file: Annotated[
+        Path, typer.Option("--file", metavar="FILE", help="The keys file (created if absent).")
+    ],
 ) -> None:
     """Create an API key, store its SHA-256 digest in the keys file and print the key once."""
+    from graph.config import add_key
+
     with _errors_as_exit():
         key = add_key(file, name=name, role=role.value)
     console.print(
@@ -624,6 +745,7 @@ def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: 
     """Analyse ``store`` (storing nothing) and write the static report of its views."""
     from dashboards.report import DRAWN_RINGS, write_report
     from graph.analyze import analyze_store
+    from graph.policy import load_policy
     from graph.views import AnalyticsView
 
     with _errors_as_exit():
@@ -638,13 +760,11 @@ def _write_report(store: GraphStore, out: Path, *, policy: Path | None, ledger: 
 @app.command()
 def report(
     store: StoreOption,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML bundle.")] = Path(
-        "report"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Folder for the HTML bundle.")
+    ] = Path("report"),
     policy: PolicyOption = None,
-    ledger: Annotated[
-        LedgerKind, typer.Option("--ledger", help="As for `timebank analyze`.")
-    ] = LedgerKind.minting,
+    ledger: LedgerOption = LedgerKind.minting,
 ) -> None:
     """Write the dashboards' views (growth, referrals, tiers, fraud review, trust) as a static
     HTML bundle that opens offline; the store is read, not changed."""
@@ -656,15 +776,17 @@ def report(
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for the demo's data, store and report.")
+        Path,
+        typer.Option("--out", metavar="DIR", help="Folder for the demo's data, store and report."),
     ] = Path("demo"),
     members: Annotated[
-        int, typer.Option("--members", min=100, help="Size of the demo network.")
+        int, typer.Option("--members", metavar="N", min=100, help="Size of the demo network.")
     ] = 5000,
-    seed: Annotated[int, typer.Option("--seed")] = 7,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 7,
 ) -> None:
     """Generate a small network into DIR/data (its planted fraud in DIR/truth.json), ingest it
     into DIR/timebank.db, analyse it into DIR/analysis and write an HTML report to DIR/report."""
+    from graph.analyze import analyze as run_analyze
     from graph.generate import GeneratorParams, write_dataset
     from graph.generate import generate as make
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from graph.analyze import RESULT_FILES
@@ -29,13 +31,40 @@ def timebank(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["ingest", "stats", "analyze", "tiers", "generate", "demo"])
-def test_every_command_has_help(command: str) -> None:
-    code, output = timebank(command, "--help")
+def command_paths(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and group under ``command``, as the words that invoke it."""
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from command_paths(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(command_paths(typer.main.get_command(app))), ids=" ".join)
+def test_every_command_has_help_and_no_type_placeholders(path: tuple[str, ...]) -> None:
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    assert command.help
+    code, output = timebank(*path, "--help")
     assert code == 0
-    assert len(output.strip().splitlines()) > 3
-    commands = {c.name or c.callback.__name__: c for c in app.registered_commands}  # type: ignore[union-attr]
-    assert commands[command].callback.__doc__  # type: ignore[union-attr]
+    usage = output.splitlines()[0]
+    assert usage.startswith("Usage: ")
+    assert " ".join(path) in usage
+    # Flags take no value, so they show no type; an option that takes one shows a metavar
+    # saying what (FILE, DIR, STORE…) or its choices (<a|b>), not a bare `<str>` or `<int>`.
+    assert "<bool>" not in output
+    assert re.findall(r"--[\w-]+ <[^|>]*>", output) == []
+
+
+def test_analyze_help_names_every_file_analyze_writes(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    sessions = GOOD["sessions"] + "s9,m1,m1,2025-02-01,1,,,\n"  # a rejected row: rejects.csv
+    code, _ = timebank("analyze", write_dataset(sessions=sessions), "--out", tmp_path / "out")
+    assert code == 1
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert {"rejects.csv", "risk.csv", "rings.json", "summary.json"} <= set(written)
+    _, output = timebank("analyze", "--help")
+    assert [name for name in written if name not in output] == []
 
 
 def test_ingest_then_stats(write_dataset: WriteDataset, tmp_path: Path) -> None:

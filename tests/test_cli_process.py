@@ -1,5 +1,5 @@
 """The installed ``timebank`` executable as people and scripts run it: in a pipe, from a long
-path and at any terminal width.
+path, at any terminal width, and quick to answer ``--help``.
 
 Each test runs the entry point in a subprocess, in an environment without the variables that
 would tie a result to the machine (terminal width, login name).
@@ -63,3 +63,40 @@ def test_an_error_is_one_line_whatever_the_width_and_the_path(
         f"error: {folder / 'members.csv'}, line 1: missing required column joined_at "
         "(found joined_on: a misspelling?)\n"
     )
+    # Usage errors too: click's own message, never folded inside a box.
+    review = ("rings", "review", "loop-1", "--store", deep / "tb.db", "--note", "n")
+    done = run(*review, "--status", "closed", **width)
+    assert done.returncode == 2
+    error = done.stderr.splitlines()[-1]
+    assert error.startswith("Error: Invalid value for '--status': ")
+    assert error.endswith("'closed' is not one of 'open', 'confirmed', 'dismissed'.")
+
+
+def test_help_loads_no_analytics_driver_or_dataframes() -> None:
+    """``--help`` of every command imports neither pandas nor the analytics nor the driver,
+    which is what kept it from answering at once (seconds, not a fraction of one)."""
+    script = """
+import contextlib, io, sys
+import typer
+from graph.cli import app
+
+def paths(command, path):
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from paths(sub, [*path, name])
+
+for path in paths(typer.main.get_command(app), []):
+    with contextlib.redirect_stdout(io.StringIO()) as shown:
+        try:
+            app([*path, "--help"], prog_name="timebank")
+        except SystemExit as done:
+            assert done.code == 0, path
+    assert "Usage: timebank" in shown.getvalue(), path
+heavy = ("pandas", "numpy", "scipy", "networkx", "neo4j", "pyarrow", "plotly", "graph.analyze")
+print(" ".join(name for name in heavy if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "\n", f"imported for --help: {done.stdout}"

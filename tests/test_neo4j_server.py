@@ -16,6 +16,7 @@ import pytest
 from graph import neo4j_server
 from graph.neo4j_server import Neo4jServerError, ServerInfo
 from tests.conftest import private_server
+from tests.test_cli_process import run
 
 # isort: split
 # The driver in a block of its own: the `neo4j/` recipe folder at the repository root makes ruff
@@ -205,9 +206,16 @@ def test_the_cli_commands(
     assert result.exit_code == 0, result.output
     assert server.uri in result.output
     assert server.password not in result.output
-    result = runner.invoke(app, ["neo4j", "start"])
-    assert result.exit_code == 0
-    assert f"pid {server.pid}" in result.output, "a second start leaves the server alone"
+    # In a pipe, `start` says what it does one line per phase on stderr (a spinner on a terminal).
+    started = run("neo4j", "start")
+    assert started.returncode == 0, started.stderr
+    assert started.stderr.splitlines() == [
+        f"neo4j: already running (pid {server.pid}); waiting for Bolt at {server.uri}"
+    ], "a second start leaves the server alone"
+    assert (
+        started.stdout
+        == f"Neo4j is running at {server.uri} (pid {server.pid}); use --store neo4j\n"
+    )
     result = runner.invoke(app, ["neo4j", "stop"])
     assert (result.exit_code, result.output.strip()) == (0, "Neo4j stopped")
     result = runner.invoke(app, ["neo4j", "stop"])
@@ -215,3 +223,9 @@ def test_the_cli_commands(
     result = runner.invoke(app, ["neo4j", "status"])
     assert result.exit_code == 1
     assert "not running" in result.output
+    started = run("neo4j", "start")
+    assert started.returncode == 0, started.stderr
+    phases = started.stderr.splitlines()
+    assert [phase.split(" ", 2)[1] for phase in phases] == ["starting", "waiting"]
+    assert all(phase.startswith("neo4j: ") and server.uri in phase for phase in phases)
+    assert neo4j_server.status(neo4j_home).running
