@@ -206,7 +206,7 @@ def serving(
     has finished."""
     location = store_location(backend, folder)
     opener = store_opener(backend, connection)
-    with opener(location) as store:
+    with open_store(location, create=True, settings=connection) as store:
         if backend == "neo4j":
             store.clear()  # type: ignore[attr-defined]
         data = populate(store)

@@ -150,7 +150,7 @@ def test_no_keys_at_all_is_a_config_error(tmp_path: Path) -> None:
     empty.write_text("# nobody yet\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no API keys"):
         ApiSettings(keys_file=empty).all_keys()
-    service = ApiService(str(tmp_path / "store.db"), policy=load_policy())
+    service = ApiService(str(good_store(tmp_path)), policy=load_policy())
     try:
         with pytest.raises(ConfigError, match="no API keys"):
             create_app(service, ApiSettings())
@@ -165,7 +165,7 @@ def good_store(folder: Path) -> Path:
     for name, text in GOOD.items():
         (data / f"{name}.csv").write_text(text, encoding="utf-8")
     path = folder / "store.db"
-    with open_store(str(path)) as store:
+    with open_store(path, create=True) as store:
         assert ingest(data, store).all_accepted
     return path
 
