@@ -575,9 +575,7 @@ def rings_list(
 
 @rings_app.command("show")
 def rings_show(ring_id: RingIdArgument, store: StoreOption, as_json: JsonOption = False) -> None:
-    """Show a ring's evidence (members, sessions, reasons) and its audit trail."""
-    from rich.table import Table
-
+    """Show a ring's evidence (members, sessions, reasons) and its audit trail, one line each."""
     from graph.errors import RingNotFoundError
     from graph.rings import review_as_dict, ring_as_dict
 
@@ -601,17 +599,11 @@ def rings_show(ring_id: RingIdArgument, store: StoreOption, as_json: JsonOption 
         f"from {ring.first_at.isoformat()} to {ring.last_at.isoformat()}: "
         f"{ring.hours:,.1f} hours, {ring.credits:,.1f} credits",
         *(f"  - {reason}" for reason in ring.reasons),
+        # Lines, not a table: a note (up to 2,000 characters) is never cut or folded.
+        f"audit trail ({len(reviews):,}):" if reviews else "audit trail: no decisions yet",
+        *(f"  {r.reviewed_at.isoformat()} {r.status} by {r.reviewer}: {r.note}" for r in reviews),
     ):
         stdout.print(line, markup=False, highlight=False)
-    trail = Table("reviewed at", "status", "reviewer", "note", title="audit trail")
-    for review in reviews:
-        trail.add_row(
-            review.reviewed_at.isoformat(),
-            review.status,
-            escape(review.reviewer),
-            escape(review.note),
-        )
-    stdout.print(trail, highlight=False)
 
 
 def _login_name() -> str:
