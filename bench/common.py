@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
+
 from graph.generate import GeneratorParams, generate, write_dataset
 
 
@@ -66,6 +68,16 @@ def best_of(repeats: int, run: Callable[[], object]) -> float:
         run()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def otc_labels(folder: Path) -> pd.Series:
+    """REV2's labels of Bitcoin OTC users (``ground_truth.csv``: ``node,label``, ``-1`` fraud,
+    ``+1`` benign): True for fraud, indexed by member id. ``folder`` is
+    :func:`graph.shared_data.bitcoin_otc_folder`'s."""
+    labels = pd.read_csv(
+        folder / "ground_truth.csv", header=None, names=["node", "label"], dtype=str
+    )
+    return pd.Series((labels["label"].str.strip() == "-1").to_numpy(), index=labels["node"])
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:
