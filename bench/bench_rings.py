@@ -2,10 +2,6 @@
 
 Reports (issue #5):
 
-- accuracy on generated networks with planted fraud (``--accuracy`` sizes, seeds 1 and 2):
-  member precision and recall of flagged rings, the worst planted group's best Jaccard, honest
-  circle members flagged, and the AUC of ``fraud_risk``; and on Bitcoin OTC the AUC of
-  ``fraud_risk`` against REV2's fraud labels;
 - the time and peak RSS of :func:`graph.metrics.rings.detect_rings` on a generated network
   (goal ≤ 60 s and ≤ 8 GB at 1M members / 10M sessions), and the rings it flags;
 - a same-process networkx reference: ``nx.simple_cycles(G, length_bound=6)`` on the same
@@ -16,84 +12,27 @@ Reports (issue #5):
   detector, over both grids and with each loop's evidence.
 
     python -m bench.bench_rings --members 1000000        # ≈ 10M sessions
+
+How well rings are found — on Bitcoin OTC and on generated networks under each adversary
+setting — is :mod:`bench.bench_fraud`'s.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 
-from bench.bench_trust import OTC
 from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
-from graph.generate import GeneratorParams, generate
-from graph.ingest import ingest, read_snap
-from graph.metrics.evaluation import auc
-from graph.metrics.rings import (
-    FLAG_SCORE,
-    _Help,
-    _loop_candidates,
-    _windows,
-    bounded_cycles,
-    detect_rings,
-    risk_table,
-)
+from graph.metrics.rings import _Help, _loop_candidates, _windows, bounded_cycles, detect_rings
 from graph.metrics.trust import trust_scores
-from graph.model import Snapshot
 from graph.store import SqliteStore
 
 #: Window and loop bound of the comparison: the detector's defaults.
 WINDOW_DAYS = 14
 MAX_LOOP = 6
-
-
-def _risk(snapshot: Snapshot) -> tuple[pd.DataFrame, pd.DataFrame]:
-    trust = trust_scores(snapshot).set_index("member_id")
-    rings = detect_rings(snapshot, trust_percentile=trust["trust_percentile"])
-    return rings, risk_table(snapshot, rings, trust_score=trust["trust_score"])
-
-
-def accuracy(members: int, seed: int) -> str:
-    """Detection against the planted truth of one generated network, as one line."""
-    data = generate(GeneratorParams(members=members, seed=seed))
-    store = SqliteStore(":memory:")
-    ingest({"members": data.members, "sessions": data.sessions, "referrals": data.referrals}, store)
-    rings, risk = _risk(store.snapshot())
-    flagged_rings = rings[rings["score"] >= FLAG_SCORE]
-    flagged = {m for found in flagged_rings["members"] for m in found}
-    planted = [g for g in data.truth if g.kind != "honest_circle"]
-    fraud = {m for g in planted for m in g.members}
-    circles = {m for g in data.truth if g.kind == "honest_circle" for m in g.members}
-    worst = min(
-        max(
-            (
-                len(set(g.members) & set(r)) / len(set(g.members) | set(r))
-                for r in flagged_rings["members"]
-            ),
-            default=0.0,
-        )
-        for g in planted
-    )
-    risk_auc = auc(risk["fraud_risk"], risk["member_id"].isin(fraud))
-    return (
-        f"precision {len(flagged & fraud) / max(len(flagged), 1):.3f}, "
-        f"recall {len(flagged & fraud) / len(fraud):.3f}, worst Jaccard {worst:.2f}, "
-        f"circle members flagged {len(flagged & circles)}, risk AUC {risk_auc:.3f}"
-    )
-
-
-def otc_auc(path: Path = OTC) -> float:
-    """AUC of ``fraud_risk`` against REV2's labels on Bitcoin OTC."""
-    store = SqliteStore(":memory:")
-    ingest(read_snap(path / "network.csv"), store)
-    _, risk = _risk(store.snapshot())
-    labels = pd.read_csv(path / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
-    risk = risk.set_index("member_id").loc[labels["node"]]
-    return auc(risk["fraud_risk"], labels["label"].str.strip() == "-1")
 
 
 def windowed_edges(help_: _Help) -> np.ndarray:
@@ -122,17 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--networkx-seconds", type=float, default=240.0)
-    parser.add_argument(
-        "--accuracy", type=int, nargs="*", default=[3000, 20000, 100000], help="sizes to check"
-    )
     args = parser.parse_args()
-
-    quality = [
-        (f"generated {size:,} members, seed {seed}", accuracy(size, seed))
-        for size in args.accuracy
-        for seed in (1, 2)
-    ]
-    quality.append(("Bitcoin OTC: AUC of fraud_risk → fraudulent", f"{otc_auc():.4f}"))
 
     with SqliteStore(prepared_store_path(args.members)) as store:
         snapshot = store.snapshot()
@@ -159,7 +88,6 @@ def main() -> None:
 
     print_table(
         [
-            *quality,
             ("members / sessions", f"{snapshot.n_members:,} / {len(snapshot.sessions):,}"),
             ("detect_rings", f"{seconds['detect']:.1f} s (goal ≤ 60 s)"),
             ("  peak RSS", f"{rss:.2f} GB (before detection {rss_before:.2f} GB; goal ≤ 8 GB)"),
