@@ -139,6 +139,7 @@ def figures_of(
     fraud: set[str],
     benign: set[str] | None = None,
     hard_negatives: dict[str, set[str] | None] | None = None,
+    fraud_groups: list[tuple[str, ...]] | None = None,
 ) -> Figures:
     """The figures of one analysis, judged against the truth, and its times."""
     tables, snapshot = done.analysis.tables, done.snapshot
@@ -151,6 +152,7 @@ def figures_of(
         fraud=fraud,
         benign=benign,
         hard_negatives=hard_negatives,
+        fraud_groups=fraud_groups or [],
     )
     return figures | {"rings_seconds": done.seconds["rings"], "analysis_seconds": seconds}
 
@@ -185,6 +187,7 @@ def generated_run(params: GeneratorParams) -> tuple[Figures, int]:
             name: members_of(kind) if kind in kinds or _plants(params, kind) else None
             for name, kind in HARD_NEGATIVE_KINDS.items()
         },
+        fraud_groups=[group.members for group in data.truth if group.kind in FRAUD_KINDS],
     ), done.snapshot.n_members
 
 

@@ -30,6 +30,7 @@ from graph.metrics.evaluation import (
     newcomers,
     queue_size,
     ring_member_precision_recall,
+    worst_group_jaccard,
 )
 
 
@@ -80,6 +81,18 @@ def test_precision_recall_without_flagged_rings_or_fraud() -> None:
     # Flagged members none of whom carry a label: nothing to judge precision on.
     unlabelled = ring_member_precision_recall([("u", "v")], {"a"}, benign={"b"})
     assert (unlabelled.precision, unlabelled.judged) == (None, 0)
+
+
+def test_worst_group_jaccard() -> None:
+    rings = [("a", "b"), ("c", "d", "e", "f")]
+    # {a, b, c}: ring {a, b} shares 2 of 3 (2/3), ring {c, d, e, f} 1 of 6; best 2/3.
+    # {e, f}: 2 of 4 with the second ring (1/2): the worst-found group.
+    assert worst_group_jaccard(rings, [("a", "b", "c"), ("e", "f")]) == 0.5
+    assert worst_group_jaccard(rings, [("a", "b")]) == 1.0
+    # A group no flagged ring touches, or nothing flagged at all: 0.
+    assert worst_group_jaccard(rings, [("a", "b"), ("x", "y")]) == 0.0
+    assert worst_group_jaccard([], [("a", "b")]) == 0.0
+    assert worst_group_jaccard(rings, []) is None
 
 
 def test_queue_size_and_flagged_share() -> None:
@@ -191,13 +204,18 @@ def _figures(rings: list[tuple[str, str]], **truth: Any) -> dict[str, float | in
 
 def test_fraud_figures_with_planted_truth() -> None:
     figures = _figures(
-        RINGS, fraud={"a", "b", "c"}, hard_negatives={"circle": {"d", "e"}, "cohort": {"f", "g"}}
+        RINGS,
+        fraud={"a", "b", "c"},
+        hard_negatives={"circle": {"d", "e"}, "cohort": {"f", "g"}},
+        fraud_groups=[("a", "b"), ("c",)],
     )
     assert set(figures) == set(FIGURES)
     # Flagged {a, b, c, d}: 3 fraud of 4; all 3 fraud found.
     assert figures["ring_precision"] == 0.75
     assert figures["ring_recall"] == 1.0
     assert figures["ring_judged"] == 4
+    # Pair {a, b} is a flagged ring (1); {c} is found inside ring {c, d} (1/2).
+    assert figures["group_jaccard"] == 0.5
     # Circle d, e: d is in a flagged ring; d (0.7) at risk, e (0.1) not.
     assert figures["circle_flagged"] == 1
     assert figures["circle_at_risk"] == 0.5
@@ -222,6 +240,7 @@ def test_fraud_figures_with_partial_labels() -> None:
     figures = _figures(RINGS, fraud={"a", "b"}, benign={"d", "e", "h"})
     # Flagged {a, b, c, d}; c carries no label: judged a, b, d; 2 fraud of 3; a and b found.
     assert figures["ring_judged"] == 3
+    assert figures["group_jaccard"] is None
     assert figures["ring_precision"] == pytest.approx(2 / 3)
     assert figures["ring_recall"] == 1.0
     # Labelled benign d (0.7), e (0.1), h (0.0): 1 of 3 at risk.

@@ -46,6 +46,7 @@ __all__ = [
     "newcomers",
     "queue_size",
     "ring_member_precision_recall",
+    "worst_group_jaccard",
 ]
 
 #: Planted group kinds that are fraud (:mod:`graph.generate`'s truth).
@@ -68,6 +69,7 @@ FIGURES = {
     "ring_precision": "ring member precision (fraud / labelled members in flagged rings)",
     "ring_recall": "ring member recall (fraud members in flagged rings / fraud members)",
     "ring_judged": "labelled members in flagged rings",
+    "group_jaccard": "worst planted fraud group's best Jaccard with a flagged ring",
     "circle_flagged": "honest-circle members in flagged rings",
     "circle_at_risk": "honest-circle members at fraud_risk ≥ 0.5",
     "cohort_flagged": "honest-cohort members in flagged rings",
@@ -165,6 +167,28 @@ def ring_member_precision_recall(
         judged=judged,
         found=found,
     )
+
+
+def worst_group_jaccard(
+    rings: Sequence[Iterable[str]], groups: Iterable[Collection[str]]
+) -> float | None:
+    """How well the worst-found of ``groups`` (planted fraud groups) is found: the least, over
+    the groups, of the best Jaccard similarity |group ∩ ring| / |group ∪ ring| with any flagged
+    ring. 0 when a group meets no ring (or nothing is flagged); None when there are no groups.
+
+    Group {a, b, c} is best matched by ring {a, b} (2/3); group {x, y} by ring {x, y, z} (2/3)
+    rather than {a, b} (0):
+
+    >>> round(worst_group_jaccard([("a", "b"), ("x", "y", "z")], [("a", "b", "c"), ("x", "y")]), 4)
+    0.6667
+    """
+    flagged = [set(ring) for ring in rings]
+    best = [
+        max((len(group & ring) / len(group | ring) for ring in flagged), default=0.0)
+        for group in (set(members) for members in groups)
+        if group
+    ]
+    return min(best) if best else None
 
 
 def flagged_share(rings: Iterable[Iterable[str]], n_members: int) -> float | None:
@@ -296,6 +320,7 @@ def fraud_figures(
     fraud: Collection[str],
     benign: Collection[str] | None = None,
     hard_negatives: Mapping[str, Collection[str] | None] | None = None,
+    fraud_groups: Iterable[Collection[str]] = (),
 ) -> Figures:
     """Every figure of :data:`FIGURES` for one analysed network.
 
@@ -315,6 +340,8 @@ def fraud_figures(
         Honest groups that look like rings, by name (``"circle"``, ``"cohort"``): their members
         in flagged rings and their share at risk. A name missing or None gives None figures
         (the network has no such truth).
+    fraud_groups
+        The planted fraud groups, each as its members (for ``group_jaccard``; none on real data).
     """
     members = trust_score.index
     fraud_set = set(fraud)
@@ -337,6 +364,7 @@ def fraud_figures(
         "ring_precision": accuracy.precision,
         "ring_recall": accuracy.recall,
         "ring_judged": accuracy.judged,
+        "group_jaccard": worst_group_jaccard(rings, fraud_groups),
     }
     for name in HARD_NEGATIVE_KINDS:
         group = (hard_negatives or {}).get(name)
