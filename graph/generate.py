@@ -4,9 +4,16 @@
 merchant redemptions) in the shape of ``/work/shared/SCHEMA.md`` and plants labelled groups
 whose ground truth is returned alongside: ``loop`` (new accounts cycling hours A→B→…→A),
 ``pair`` (two accounts swapping large hours), ``sybil_farm`` (a recruiter and a burst of fake
-referees sharing phones/devices) and ``honest_circle`` (long-tenured neighbours helping each
-other weekly — a hard negative, not fraud). Fraud accounts also trade a few ordinary-looking
-"camouflage" sessions with honest members; those are not part of the truth.
+referees sharing phones/devices), and two hard negatives that are not fraud: ``honest_circle``
+(long-tenured neighbours helping each other weekly) and ``honest_cohort`` (four friends who
+join in one week through an established member, help one another and are helped by
+established members). Fraud accounts also trade a few ordinary-looking "camouflage" sessions
+with honest members; those are not part of the truth.
+
+`GeneratorParams.adaptations` makes the fraud adapt to detection, each alone or in any mix
+(see `ADAPTATIONS`): ``slow`` trips, ``aged`` dormant accounts joined apart, ``recruited``
+established members, and ``padded`` real help. Without adaptations and honest cohorts the
+output is what it was before they existed, byte for byte.
 
 Everything is vectorised with numpy (loops run per planted group, never per member or per
 session), so a million members with ten million sessions take well under a minute to generate.
@@ -35,6 +42,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 __all__ = [
+    "ADAPTATIONS",
+    "FRAUD_KINDS",
+    "HONEST_KINDS",
+    "Adaptation",
     "GeneratedDataset",
     "GeneratorParams",
     "PlantedGroup",
@@ -42,7 +53,15 @@ __all__ = [
     "write_dataset",
 ]
 
-GroupKind = Literal["loop", "pair", "sybil_farm", "honest_circle"]
+GroupKind = Literal["loop", "pair", "sybil_farm", "honest_circle", "honest_cohort"]
+#: Planted kinds that are fraud, and the hard negatives that are not. Test a group with
+#: ``group.kind in FRAUD_KINDS``: ``kind != "honest_circle"`` counts honest cohorts as fraud.
+FRAUD_KINDS: tuple[GroupKind, ...] = ("loop", "pair", "sybil_farm")
+HONEST_KINDS: tuple[GroupKind, ...] = ("honest_circle", "honest_cohort")
+
+Adaptation = Literal["slow", "aged", "recruited", "padded"]
+#: Every adaptation, in the order `GeneratorParams` keeps them.
+ADAPTATIONS: tuple[Adaptation, ...] = ("slow", "aged", "recruited", "padded")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -116,6 +135,24 @@ _GIVEN_CHARS = tuple(
 
 _NULL_RATING = -99  # internal sentinel, never written
 
+# Adaptations (issue 14). Each number is the one the issue measured detectors against; the
+# GeneratorParams docstring says why each defeats what it defeats.
+_SLOW_TRIP = 60 * DAY  # one trip round a loop: 4x the 14-day and 2x the 30-day window
+_SLOW_HOP_STRETCH = 1.25  # hops are trip/k to 1.25 trip/k apart: never faster than the trip
+_SLOW_PAIR_GAP = (35 * DAY, 45 * DAY)  # a pair's consecutive swaps: more than 30 days apart
+_SLOW_FARM_DAYS = (180, 301)  # farm trading spread over 6-10 months instead of 1-5 weeks
+_SLOW_SPAN = 310 * DAY  # longest slow scheme (4 trips of 75 days) plus the start delay
+_AGED_DORMANCY = (180 * DAY, 211 * DAY)  # from the last join of a group to its first fraud
+_AGED_JOIN_SPAN = (90 * DAY, 151 * DAY)  # a group's accounts join over 3-5 months
+_RECRUIT_TENURE = 365 * DAY  # "established": a member for a year when the scheme starts
+_RECRUIT_HISTORY = 3  # honest sessions a recruit has had before the scheme starts
+_RECRUIT_SHARE = 0.5  # share of each group's accounts that are recruits (at least one)
+_RECRUIT_EARLIEST = 455 * DAY  # schemes with recruits start >= a year and a quarter in
+_PADDING_SESSIONS = 30  # one-hour sessions of real help per fraud account
+_COHORT_SIZE = 4  # friends per honest cohort
+_COHORT_WEEK = 7 * DAY  # they all join within one week
+_COHORT_EARLIEST = 400 * DAY  # cohorts join once the bank has members of a year's standing
+
 
 @dataclass(frozen=True)
 class GeneratorParams:
@@ -154,6 +191,46 @@ class GeneratorParams:
     camouflage : float
         Mean number of camouflage sessions each loop, pair and farm-recruiter account trades
         with honest members (Poisson). Fake farm referees trade only inside their farm.
+    adaptations : tuple of {"slow", "aged", "recruited", "padded"}
+        How the planted fraud adapts to detection, in any mix (stored in `ADAPTATIONS` order,
+        repeats dropped). Each is an adaptation issue 14 measured against our detectors:
+
+        - ``slow``: a trip round a loop takes about 60 days instead of days (hops a loop of
+          ``k`` spaced 60/k to 75/k days apart), so any ``k`` consecutive hops span at least
+          40 days and no 14- or 30-day window holds a whole loop; a pair's swaps are 35-45
+          days apart (more than 30, so no window sees both directions); a farm trades over
+          6-10 months, each trade in its own slot of that span, so a 30-day window holds
+          about a tenth of it. Loops and pairs keep 3-4 trips: each edge still repeats three
+          times or more.
+        - ``aged``: new fraud accounts join 3-5 months apart from one another (each in its
+          own slot of that span, so consecutive joins are at least span/2k apart and farm
+          referees come in no burst) and stay dormant — no session at all — for 180-210
+          days after the group's last join. 180 days is twice the 90 days within which
+          newcomer signals (youth, join-date closeness) look at a group's first months; the
+          upper bounds keep every new account younger than a year when its scheme starts,
+          so new accounts and recruits stay apart by tenure.
+        - ``recruited``: half of each loop's, pair's and farm's accounts (at least one) are
+          established honest members instead of new accounts: a member for at least a year
+          when the scheme starts (tenure is what trust rewards) with at least three honest
+          sessions before it. A recruited farm's recruiter is one of them; only its new fake
+          referees were referred by it and share phones and devices. Recruits keep their
+          honest history and are fraud members in the truth.
+        - ``padded``: every fraud account (recruits and fake referees included) also gives
+          30 one-hour sessions of real help to honest members, spread over its active time
+          (from its first fraud session, or its activation when that comes first and it is
+          not aged, to ``end``). 30 hours is the order of what a loop account cycles inside
+          its group (4-9 trips of 4-8 hours), so its hours are no longer mostly in the group.
+
+        Slow and aged schemes begin earlier so they still end by ``end``; the window must be
+        long enough for them (a ValueError says how long).
+    honest_cohorts : int or None
+        Honest friend cohorts (a hard negative, truth kind ``honest_cohort``): four new
+        members who join within one week, all referred by one established member (a member
+        for a year), help one another about fortnightly for 2-6 months and are each helped
+        by the referrer and 2-4 other established members. ``None`` scales like the other
+        group counts when ``adaptations`` is set and means 0 without adaptations, so that
+        default output (and readers that count every kind but ``honest_circle`` as fraud)
+        stays as it was; 0 disables.
     """
 
     members: int
@@ -176,9 +253,28 @@ class GeneratorParams:
     circle_size: tuple[int, int] = (4, 8)
     fraud_hours: tuple[float, float] = (4.0, 8.0)
     camouflage: float = 3.0
+    adaptations: tuple[Adaptation, ...] = ()
+    honest_cohorts: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "adaptations", _canonical_adaptations(self.adaptations))
         _validate(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GeneratorParams:
+        """Parameters from `to_dict` output, e.g. ``truth.json``'s ``params`` (lists become
+        tuples; keys missing from older files take their defaults).
+
+        Examples
+        --------
+        >>> p = GeneratorParams(members=500, seed=1, adaptations=("slow",))
+        >>> GeneratorParams.from_dict(p.to_dict()) == p
+        True
+        """
+        converted: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+        }
+        return cls(**converted)
 
     def resolved(self) -> GeneratorParams:
         """Return a copy with every ``None`` replaced by its value derived from ``members``.
@@ -200,6 +296,7 @@ class GeneratorParams:
             pairs=self.pairs if self.pairs is not None else auto,
             sybil_farms=self.sybil_farms if self.sybil_farms is not None else auto,
             honest_circles=self.honest_circles if self.honest_circles is not None else auto,
+            honest_cohorts=_cohort_count(self),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +352,48 @@ def _auto_group_count(members: int) -> int:
     elif members >= 300:
         count = max(count, 1)
     return count
+
+
+def _cohort_count(p: GeneratorParams) -> int:
+    if p.honest_cohorts is not None:
+        return p.honest_cohorts
+    return _auto_group_count(p.members) if p.adaptations else 0
+
+
+def _canonical_adaptations(value: Any) -> tuple[Adaptation, ...]:
+    """``value`` as a tuple in `ADAPTATIONS` order without repeats; ValueError naming the
+    valid ones for anything else."""
+    valid = ", ".join(ADAPTATIONS)
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise ValueError(f"adaptations must be a tuple of names ({valid}), got {value!r}")
+    unknown = [a for a in value if a not in ADAPTATIONS]
+    if unknown:
+        raise ValueError(f"unknown adaptation {unknown[0]!r}: the valid ones are {valid}")
+    return tuple(a for a in ADAPTATIONS if a in value)
+
+
+def _anchor_window(p: GeneratorParams, t0: int, t1: int) -> tuple[int, int]:
+    """Range of the time the first new account of a planted fraud group joins.
+
+    By default the second half of the window, at most 300 days and at least 55 days before
+    ``end`` (the longest scheme lasts 45 days). Slow and aged schemes take longer from the
+    first join to the last session, so their range moves back by that much; schemes with
+    recruits start late enough for members of a year's standing to exist.
+    """
+    lo = max(t0 + (t1 - t0) // 2, t1 - 300 * DAY)
+    hi = t1 - 55 * DAY
+    aged = "aged" in p.adaptations
+    lead = _AGED_JOIN_SPAN[1] + _AGED_DORMANCY[1] if aged else 0
+    shift = lead + (_SLOW_SPAN - 55 * DAY if "slow" in p.adaptations else 0)
+    floor = t0 + HOUR
+    if "recruited" in p.adaptations:
+        # The scheme starts after the anchor by at least the shortest aged lead.
+        floor = t0 + _RECRUIT_EARLIEST - (_AGED_JOIN_SPAN[0] + _AGED_DORMANCY[0] if aged else 0)
+    return max(lo - shift, floor), hi - shift
+
+
+def _iso_day(ts: int) -> str:
+    return str(np.datetime64(ts, "s").astype("datetime64[D]"))
 
 
 def _parse_time(value: str, name: str) -> int:
@@ -317,6 +456,31 @@ def _validate(p: GeneratorParams) -> None:
             f"planted fraud may need up to {planted} accounts, more than 20% of members="
             f"{p.members}; lower loops/pairs/sybil_farms or their sizes"
         )
+    if p.honest_cohorts is not None and (
+        isinstance(p.honest_cohorts, bool) or p.honest_cohorts < 0
+    ):
+        raise ValueError(
+            f"honest_cohorts must be a non-negative int or None, got {p.honest_cohorts!r}"
+        )
+    cohorts = _cohort_count(p)
+    if _COHORT_SIZE * cohorts > 0.1 * p.members:
+        raise ValueError(
+            f"honest cohorts need {_COHORT_SIZE * cohorts} members, more than 10% of members="
+            f"{p.members}; lower honest_cohorts"
+        )
+    if cohorts and t1 - 30 * DAY <= t0 + _COHORT_EARLIEST:
+        raise ValueError(
+            f"honest cohorts join at least {_COHORT_EARLIEST // DAY} days after start (when "
+            f"members of a year's standing exist) and 30 days before end; widen start..end"
+        )
+    if p.adaptations and (planted > 0):
+        lo, hi = _anchor_window(p, t0, t1)
+        if lo >= hi:
+            raise ValueError(
+                f"adaptations {', '.join(p.adaptations)} do not fit in {p.start}..{p.end}: "
+                f"their fraud groups would have to begin between {_iso_day(lo)} and "
+                f"{_iso_day(hi)}; start earlier or end later"
+            )
     circled = circles * p.circle_size[1]
     if circled > 0.1 * p.members:
         raise ValueError(
@@ -763,23 +927,27 @@ def _honest_sessions(
 class _Planted:
     kinds: list[GroupKind]
     members: list[IntArray]  # internal indices per group
-    joined: list[IntArray] = dataclasses.field(default_factory=list)
-    activated: list[IntArray] = dataclasses.field(default_factory=list)
+    new: list[IntArray] = dataclasses.field(default_factory=list)  # new accounts, ascending
+    joined: list[IntArray] = dataclasses.field(default_factory=list)  # of `new`
+    activated: list[IntArray] = dataclasses.field(default_factory=list)  # of `new`
     community: list[int] = dataclasses.field(default_factory=list)
+    start: list[int] = dataclasses.field(default_factory=list)  # first fraud session
     referrals: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    fake_referees: list[IntArray] = dataclasses.field(default_factory=list)  # per farm
     sessions: list[_Sessions] = dataclasses.field(default_factory=list)
 
     def add_group(
         self,
         kind: GroupKind,
         accounts: IntArray,
-        joined: IntArray,
-        activated: IntArray,
+        new: IntArray,
+        times: tuple[IntArray, IntArray],
         community: int,
         sessions: tuple[IntArray, IntArray, IntArray, FloatArray, IntArray],
     ) -> None:
-        """Record one planted group; its sessions (helper, recipient, time, hours, service)
-        are all confirmed and rated 10, as colluders rate each other."""
+        """Record one planted group: its ``accounts`` (``new`` ones and recruits), the join
+        and activation ``times`` of ``new``, and its sessions (helper, recipient, time, hours,
+        service), all confirmed and rated 10, as colluders rate each other."""
         helper, recipient, ts, hours, service = sessions
         n = len(ts)
         self.sessions.append(
@@ -796,9 +964,16 @@ class _Planted:
         )
         self.kinds.append(kind)
         self.members.append(accounts)
-        self.joined.append(joined)
-        self.activated.append(activated)
+        self.new.append(new)
+        self.joined.append(times[0])
+        self.activated.append(times[1])
         self.community.append(community)
+        self.start.append(int(ts.min()) if n else 0)
+
+    def recruits(self, n_honest: int) -> IntArray:
+        """Honest members recruited into any group (empty without ``recruited``)."""
+        every = np.concatenate([*self.members, np.zeros(0, np.int64)])
+        return np.sort(every[every < n_honest])
 
 
 def _group_sizes(rng: np.random.Generator, p: GeneratorParams) -> tuple[IntArray, IntArray]:
@@ -810,6 +985,113 @@ def _group_sizes(rng: np.random.Generator, p: GeneratorParams) -> tuple[IntArray
     return loops.astype(np.int64), farms.astype(np.int64)
 
 
+def _recruit_count(p: GeneratorParams, size: IntArray | int) -> IntArray:
+    """Established members among a group of ``size`` accounts: none unless ``recruited``."""
+    size = np.asarray(size, dtype=np.int64)
+    if "recruited" not in p.adaptations:
+        return np.zeros_like(size)
+    return np.maximum(1, (size * _RECRUIT_SHARE).astype(np.int64))
+
+
+def _new_account_count(p: GeneratorParams, loop_sizes: IntArray, farm_sizes: IntArray) -> int:
+    assert p.pairs is not None
+    sizes = np.concatenate([loop_sizes, np.full(p.pairs, 2, np.int64), farm_sizes])
+    return int((sizes - _recruit_count(p, sizes)).sum())
+
+
+def _join_times(
+    rng: np.random.Generator, anchor: int, k: int, burst: int, *, aged: bool
+) -> IntArray:
+    """Join times of ``k`` new accounts from ``anchor``: within ``burst`` seconds, or aged
+    accounts each in its own slot of a 3-5 month span (consecutive joins >= span/2k apart)."""
+    if not aged:
+        return anchor + np.sort(rng.integers(0, burst, k))
+    span = int(rng.integers(*_AGED_JOIN_SPAN))
+    slot = (np.arange(k) + rng.uniform(0.25, 0.75, k)) * (span / max(k, 1))
+    return anchor + slot.astype(np.int64)
+
+
+def _lead(rng: np.random.Generator, low: int, high: int, *, aged: bool) -> int:
+    """Delay from the last activation to the first fraud session: dormancy when aged."""
+    return int(rng.integers(*_AGED_DORMANCY)) if aged else int(rng.integers(low, high))
+
+
+def _spaced(rng: np.random.Generator, n: int, low: float, high: float) -> IntArray:
+    """Offsets of ``n`` slow hops, consecutive ones ``low`` to ``high`` seconds apart."""
+    gaps = rng.uniform(low, high, max(n - 1, 0))
+    out: IntArray = np.concatenate([[0.0], np.cumsum(gaps)]).astype(np.int64)
+    return out + rng.integers(0, HOUR, n)
+
+
+class _RecruitPool:
+    """Established honest members a scheme starting at a given time may recruit.
+
+    A member qualifies from the later of its first anniversary and its third honest session
+    (as helper or recipient); each is recruited at most once. The first recruit of a group
+    is drawn from everyone qualified, the others from its community when it has enough.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        joined: IntArray,
+        community: IntArray,
+        is_active: BoolArray,
+        honest: _Sessions,
+        latest: int,
+    ) -> None:
+        n = len(joined)
+        self.rng = rng
+        self.community = community
+        member = np.concatenate([honest.helper, honest.recipient])
+        ts = np.concatenate([honest.ts, honest.ts])
+        keep = (is_active & (joined <= latest - _RECRUIT_TENURE))[member]
+        base = int(ts.min()) if len(ts) else 0
+        key = np.sort(member[keep] * (1 << 32) + (ts[keep] - base))
+        who, when = key >> 32, (key & ((1 << 32) - 1)) + base
+        counts = np.bincount(who, minlength=n)
+        nth = np.cumsum(counts) - counts + _RECRUIT_HISTORY - 1
+        has = counts >= _RECRUIT_HISTORY
+        qualify = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        qualify[has] = np.maximum(joined[has] + _RECRUIT_TENURE, when[nth[has]])
+        cand = np.flatnonzero(has)
+        self.by_time = cand[np.argsort(qualify[cand], kind="stable")]
+        self.time = qualify[self.by_time]
+        by_comm = cand[np.lexsort((qualify[cand], community[cand]))]
+        self.by_comm, self.comm_time = by_comm, qualify[by_comm]
+        bounds = np.searchsorted(community[by_comm], np.arange(int(community.max()) + 2))
+        self.comm_bounds = bounds
+        self.used = np.zeros(n, dtype=bool)
+
+    def _take(self, pool: IntArray, k: int) -> IntArray:
+        """Up to ``k`` unused members of ``pool``, at random, marked used."""
+        if k <= 0 or len(pool) == 0:
+            return np.zeros(0, np.int64)
+        picks = pool[self.rng.integers(0, len(pool), 4 * k + 8)]
+        picks = picks[~self.used[picks]]
+        _, first = np.unique(picks, return_index=True)
+        chosen = picks[np.sort(first)][:k]
+        if len(chosen) < k:  # a crowded pool: draw from what is left of it
+            free = np.setdiff1d(pool[~self.used[pool]], chosen)
+            extra = free[self.rng.permutation(len(free))[: k - len(chosen)]]
+            chosen = np.concatenate([chosen, extra])
+        self.used[chosen] = True
+        return chosen.astype(np.int64)
+
+    def draw(self, k: int, start: int) -> IntArray:
+        """``k`` members qualified before ``start``, the first one's neighbours preferred."""
+        everyone = self.by_time[: np.searchsorted(self.time, start, side="left")]
+        first = self._take(everyone, min(k, 1))
+        if len(first) == 0:
+            return first
+        c = int(self.community[first[0]])
+        a, b = int(self.comm_bounds[c]), int(self.comm_bounds[c + 1])
+        local = self.by_comm[a : a + int(np.searchsorted(self.comm_time[a:b], start))]
+        rest = self._take(local, k - 1)
+        rest = np.concatenate([rest, self._take(everyone, k - 1 - len(rest))])
+        return np.concatenate([first, rest])
+
+
 def _plant_fraud(
     rng: np.random.Generator,
     p: GeneratorParams,
@@ -819,12 +1101,14 @@ def _plant_fraud(
     honest_comm: IntArray,
     t0: int,
     t1: int,
+    pool: _RecruitPool | None,
 ) -> _Planted:
-    """Accounts, referrals and sessions of loops, pairs and sybil farms (indices from H on)."""
+    """Accounts, referrals and sessions of loops, pairs and sybil farms (new accounts from H
+    on; recruits, with ``recruited``, drawn from ``pool``)."""
     assert p.pairs is not None
     n_honest = len(honest_joined)
-    recent_lo = max(t0 + (t1 - t0) // 2, t1 - 300 * DAY)
-    recent_hi = t1 - 55 * DAY
+    recent_lo, recent_hi = _anchor_window(p, t0, t1)
+    aged, slow = "aged" in p.adaptations, "slow" in p.adaptations
     out = _Planted(kinds=[], members=[])
     next_index = n_honest
 
@@ -834,7 +1118,22 @@ def _plant_fraud(
         next_index += k
         return idx
 
-    def pick_community() -> int:
+    def recruit(k: int, start: int) -> IntArray:
+        if k == 0:
+            return np.zeros(0, np.int64)
+        assert pool is not None
+        chosen = pool.draw(k, start)
+        if len(chosen) < k:
+            raise ValueError(
+                f"cannot recruit {k} established members into a scheme starting "
+                f"{_iso_day(start)}: too few members of a year's standing with "
+                f"{_RECRUIT_HISTORY} honest sessions; add members or drop 'recruited'"
+            )
+        return chosen
+
+    def community_of(recruits: IntArray) -> int:
+        if len(recruits):
+            return int(honest_comm[recruits[0]])
         return int(honest_comm[rng.integers(0, n_honest)])
 
     def services(n: int) -> IntArray:
@@ -844,25 +1143,35 @@ def _plant_fraud(
     # Loops: 3-6 brand-new accounts cycling hours for a few weeks.
     for k_loop in loop_sizes:
         k = int(k_loop)
-        acc = new_accounts(k)
+        n_new = k - int(_recruit_count(p, k))
+        new = new_accounts(n_new)
         anchor = int(rng.integers(recent_lo, recent_hi))
-        joined = anchor + np.sort(rng.integers(0, 3 * DAY, k))
-        activated = joined + rng.integers(MINUTE, HOUR, k)
-        cycle = acc[rng.permutation(k)]
-        start = int(activated.max()) + int(rng.integers(HOUR, 3 * DAY))
-        rounds = int(rng.integers(4, 10))
-        duration = int(rng.integers(14, 43)) * DAY
-        gap = int(rng.integers(HOUR, 6 * HOUR))
-        r_idx = np.repeat(np.arange(rounds), k)
+        joined = _join_times(rng, anchor, n_new, 3 * DAY, aged=aged)
+        activated = joined + rng.integers(MINUTE, HOUR, n_new)
+        order = rng.permutation(k)
+        start = int(activated.max()) + _lead(rng, HOUR, 3 * DAY, aged=aged)
+        recruits = recruit(k - n_new, start)
+        cycle = np.concatenate([new, recruits])[order]
+        if slow:
+            rounds = int(rng.integers(3, 5))
+            hop = _SLOW_TRIP / k
+            offsets = _spaced(rng, rounds * k, hop, _SLOW_HOP_STRETCH * hop)
+        else:
+            rounds = int(rng.integers(4, 10))
+            duration = int(rng.integers(14, 43)) * DAY
+            gap = int(rng.integers(HOUR, 6 * HOUR))
+            r_idx = np.repeat(np.arange(rounds), k)
+            e_off = np.tile(np.arange(k), rounds) * gap
+            offsets = r_idx * (duration // rounds) + e_off + rng.integers(0, HOUR, len(r_idx))
         e_idx = np.tile(np.arange(k), rounds)
-        ts = start + r_idx * (duration // rounds) + e_idx * gap + rng.integers(0, HOUR, len(r_idx))
+        ts = start + offsets
         n = len(ts)
-        community = pick_community()
+        community = community_of(recruits)
         out.add_group(
             "loop",
             cycle,
-            joined,
-            activated,
+            new,
+            (joined, activated),
             community,
             (
                 cycle[e_idx],
@@ -875,28 +1184,34 @@ def _plant_fraud(
 
     # Pairs: two new accounts swapping large hours back and forth within days.
     for _ in range(p.pairs):
-        acc = new_accounts(2)
+        n_new = 2 - int(_recruit_count(p, 2))
+        new = new_accounts(n_new)
         anchor = int(rng.integers(recent_lo, recent_hi))
-        joined = anchor + np.sort(rng.integers(0, 2 * DAY, 2))
-        activated = joined + rng.integers(MINUTE, HOUR, 2)
-        start = int(activated.max()) + int(rng.integers(HOUR, 2 * DAY))
-        rounds = int(rng.integers(3, 9))
-        duration = int(rng.integers(3, 15)) * DAY
-        r_idx = np.repeat(np.arange(rounds), 2)
+        joined = _join_times(rng, anchor, n_new, 2 * DAY, aged=aged)
+        activated = joined + rng.integers(MINUTE, HOUR, n_new)
+        start = int(activated.max()) + _lead(rng, HOUR, 2 * DAY, aged=aged)
+        recruits = recruit(2 - n_new, start)
+        acc = np.concatenate([new, recruits])
+        if slow:
+            rounds = 3
+            offsets = _spaced(rng, 2 * rounds, *_SLOW_PAIR_GAP)
+        else:
+            rounds = int(rng.integers(3, 9))
+            duration = int(rng.integers(3, 15)) * DAY
+            r_idx = np.repeat(np.arange(rounds), 2)
+            d_off = np.tile(np.arange(2), rounds) * rng.integers(HOUR, 12 * HOUR, len(r_idx))
+            offsets = (
+                r_idx * (duration // rounds) + d_off + rng.integers(0, 30 * MINUTE, len(r_idx))
+            )
         d_idx = np.tile(np.arange(2), rounds)
-        ts = (
-            start
-            + r_idx * (duration // rounds)
-            + d_idx * rng.integers(HOUR, 12 * HOUR, len(r_idx))
-            + rng.integers(0, 30 * MINUTE, len(r_idx))
-        )
+        ts = start + offsets
         n = len(ts)
-        community = pick_community()
+        community = community_of(recruits)
         out.add_group(
             "pair",
             acc,
-            joined,
-            activated,
+            new,
+            (joined, activated),
             community,
             (
                 acc[d_idx],
@@ -910,40 +1225,50 @@ def _plant_fraud(
     # Sybil farms: a recruiter and a burst of fake referees trading only inside the farm.
     for farm_size in farm_sizes:
         size = int(farm_size)
-        acc = new_accounts(size)
-        recruiter, referees = acc[0], acc[1:]
-        m = len(referees)
+        n_recruits = int(_recruit_count(p, size))
+        new = new_accounts(size - n_recruits)
+        # A recruited recruiter is already established; a new one joins before the burst.
+        fakes = new if n_recruits else new[1:]
+        m = len(fakes)
         burst_at = int(rng.integers(recent_lo, recent_hi))
         recruiter_joined = max(t0 + HOUR, burst_at - int(rng.integers(30, 400)) * DAY)
         burst = int(rng.integers(2 * HOUR, 2 * DAY))
+        head = np.zeros(0 if n_recruits else 1, np.int64)
         joined = np.concatenate(
-            [[recruiter_joined], burst_at + np.sort(rng.integers(0, burst, m))]
+            [head + recruiter_joined, _join_times(rng, burst_at, m, burst, aged=aged)]
         ).astype(np.int64)
         activated = joined + np.concatenate(
-            [rng.integers(MINUTE, 2 * HOUR, 1), rng.integers(MINUTE, 30 * MINUTE, m)]
+            [rng.integers(MINUTE, 2 * HOUR, len(head)), rng.integers(MINUTE, 30 * MINUTE, m)]
         )
-        if rng.random() < 0.6:
+        if not n_recruits and rng.random() < 0.6:
             n_before = int(np.searchsorted(honest_joined, recruiter_joined, side="left"))
             if n_before > 0:
-                out.referrals.append((int(rng.integers(0, n_before)), int(recruiter)))
-        out.referrals.extend((int(recruiter), int(r)) for r in referees)
-        start = int(activated.max()) + int(rng.integers(HOUR, DAY))
-        duration = int(rng.integers(7, 36)) * DAY
-        n = m * int(rng.integers(2, 5))
+                out.referrals.append((int(rng.integers(0, n_before)), int(new[0])))
+        start = int(activated.max()) + _lead(rng, HOUR, DAY, aged=aged)
+        recruits = recruit(n_recruits, start)
+        acc = np.concatenate([recruits, new])
+        recruiter, referees = acc[0], acc[1:]
+        out.referrals.extend((int(recruiter), int(r)) for r in fakes)
+        out.fake_referees.append(fakes)
+        duration = int(rng.integers(*_SLOW_FARM_DAYS) if slow else rng.integers(7, 36)) * DAY
+        n = len(referees) * int(rng.integers(2, 5))
         kind = rng.random(n)
-        a = referees[rng.integers(0, m, n)]
-        b = referees[rng.integers(0, m, n)]
+        a = referees[rng.integers(0, len(referees), n)]
+        b = referees[rng.integers(0, len(referees), n)]
         peer = (kind >= 0.8) & (a != b)
         up = (kind >= 0.6) & ~peer
         helper = np.where(peer, a, np.where(up, a, recruiter))
         recipient = np.where(peer, b, np.where(up, recruiter, a))
-        ts = start + rng.integers(0, duration, n)
-        community = pick_community()
+        if slow:  # each trade in its own slot: no month of the 6-10 holds a cluster
+            ts = start + ((np.arange(n) + rng.random(n)) * (duration / n)).astype(np.int64)
+        else:
+            ts = start + rng.integers(0, duration, n)
+        community = community_of(recruits)
         out.add_group(
             "sybil_farm",
             acc,
-            joined,
-            activated,
+            new,
+            (joined, activated),
             community,
             (
                 helper,
@@ -965,8 +1290,10 @@ def _plant_circles(
     first_group: int,
     t0: int,
     t1: int,
+    recruited: IntArray,
 ) -> tuple[list[IntArray], list[_Sessions]]:
-    """Honest circles: long-tenured neighbours helping each other about weekly for months."""
+    """Honest circles: long-tenured neighbours helping each other about weekly for months
+    (never members ``recruited`` into fraud)."""
     assert p.honest_circles is not None
     if p.honest_circles == 0:
         return [], []
@@ -978,6 +1305,7 @@ def _plant_circles(
         & (traits.active_until >= t1)
         & (traits.activity >= np.quantile(traits.activity, 0.4))
     )
+    eligible[recruited] = False
     cand = np.flatnonzero(eligible)
     cand = cand[np.argsort(pop.community[cand], kind="stable")]
     cand_comm = pop.community[cand]
@@ -1014,55 +1342,82 @@ def _plant_circles(
         a = rng.integers(0, k, s)
         b = (a + rng.integers(1, k, s)) % k
         raw = begin + week * 7 * DAY + rng.integers(0, 7 * DAY, s)
-        ts = _daytime(rng, raw, begin, t1, first_hour=9, last_hour=19, step=30 * MINUTE)
-        rating = _honest_ratings(rng, 0.005, s)
-        status, rating = _honest_status(rng, rating, ts, t1)
         members_out.append(chosen)
         sessions_out.append(
-            _Sessions(
-                helper=chosen[a],
-                recipient=chosen[b],
-                ts=ts,
-                hours=np.array([1.0, 1.5, 2.0])[
-                    _weighted_choice(rng, np.array([0.5, 0.3, 0.2]), s)
-                ],
-                service=_NEIGHBOURLY[rng.integers(0, len(_NEIGHBOURLY), s)],
-                rating=rating,
-                status=status,
-                group=np.full(s, first_group + i, dtype=np.int64),
-            )
+            _neighbourly(rng, chosen[a], chosen[b], raw, begin, t1, first_group + i)
         )
     return members_out, sessions_out
 
 
-def _camouflage(
+def _neighbourly(
+    rng: np.random.Generator,
+    helper: IntArray,
+    recipient: IntArray,
+    raw: IntArray,
+    begin: IntArray | int,
+    t1: int,
+    group: int,
+) -> _Sessions:
+    """Friendly 1-2 hour help between neighbours around the ``raw`` times (daytime, after
+    ``begin``), rated as honest members rate; ``group`` is the planted group index or -1."""
+    s = len(raw)
+    ts = _daytime(rng, raw, begin, t1, first_hour=9, last_hour=19, step=30 * MINUTE)
+    rating = _honest_ratings(rng, 0.005, s)
+    status, rating = _honest_status(rng, rating, ts, t1)
+    return _Sessions(
+        helper=helper,
+        recipient=recipient,
+        ts=ts,
+        hours=np.array([1.0, 1.5, 2.0])[_weighted_choice(rng, np.array([0.5, 0.3, 0.2]), s)],
+        service=_NEIGHBOURLY[rng.integers(0, len(_NEIGHBOURLY), s)],
+        rating=rating,
+        status=status,
+        group=np.full(s, group, dtype=np.int64),
+    )
+
+
+def _outside_sessions(
     rng: np.random.Generator,
     accounts: IntArray,
+    since: IntArray,
     pop: _Population,
     traits: _Traits,
-    local: _CommunitySampler,
-    anywhere: _CommunitySampler,
-    mean: float,
+    samplers: tuple[_CommunitySampler, _CommunitySampler],
     t1: int,
+    *,
+    account_helps: float = 0.5,
+    hours: float | None = None,
+    established_by: IntArray | None = None,
 ) -> _Sessions:
-    """Ordinary-looking sessions between fraud accounts and honest members."""
+    """One session per entry of ``accounts`` with an honest partner, at a moment between the
+    entry's ``since`` and ``t1``.
+
+    The partner is drawn from the account's community (70%) or anywhere, among members
+    present at that moment — or, given ``established_by``, present by then. The account
+    helps with probability ``account_helps``; ``hours`` fixes every session's length
+    (default: the honest mix).
+    """
+    local, anywhere = samplers
     n_honest = len(traits.activity)
-    per = rng.poisson(mean, len(accounts))
-    acc = np.repeat(accounts, per)
-    n = len(acc)
+    n = len(accounts)
+    acc = accounts
     eff = np.where(pop.is_active, pop.activated, pop.joined)
-    life = np.maximum(t1 - eff[acc] - HOUR, 0)
-    moment = eff[acc] + HOUR + (rng.random(n) * life).astype(np.int64)
-    near = local.sample(rng, pop.community[acc], moment - HOUR)
-    far = anywhere.sample(rng, np.zeros(n, dtype=np.int64), moment - HOUR)
-    partner = np.where(rng.random(n) < 0.7, near, far)
-    lo = np.maximum(eff[acc], eff[partner]) + HOUR
+    life = np.maximum(t1 - since - HOUR, 0)
+    moment = since + HOUR + (rng.random(n) * life).astype(np.int64)
+    before = moment - HOUR if established_by is None else np.minimum(moment - HOUR, established_by)
+    near = local.sample(rng, pop.community[acc], before)
+    far = anywhere.sample(rng, np.zeros(n, dtype=np.int64), before)
+    use_near = rng.random(n) < 0.7
+    if established_by is not None:  # a young community may have nobody established yet
+        use_near &= eff[near] <= established_by
+    partner = np.where(use_near, near, far)
+    lo = np.maximum(since, eff[partner]) + HOUR
     keep = np.flatnonzero(lo <= t1)
     acc, partner, lo, moment = acc[keep], partner[keep], lo[keep], moment[keep]
     n = len(acc)
     raw = np.where(moment >= lo, moment, lo + (rng.random(n) * (t1 - lo)).astype(np.int64))
     ts = _daytime(rng, raw, lo, t1, first_hour=8, last_hour=20, step=15 * MINUTE)
-    acc_helps = rng.random(n) < 0.5
+    acc_helps = rng.random(n) < account_helps
     helper = np.where(acc_helps, acc, partner)
     recipient = np.where(acc_helps, partner, acc)
     rating = _honest_ratings(rng, 0.01, n)
@@ -1074,12 +1429,115 @@ def _camouflage(
         helper=helper,
         recipient=recipient,
         ts=ts,
-        hours=_honest_hours(rng, n),
+        hours=_honest_hours(rng, n) if hours is None else np.full(n, hours),
         service=_services(rng, elderly),
         rating=rating,
         status=status,
         group=np.full(n, -1, dtype=np.int64),
     )
+
+
+@dataclass
+class _Cohorts:
+    """New honest members joining in friend cohorts (indices ``first`` on, cohort by cohort)."""
+
+    members: list[IntArray]
+    joined: IntArray
+    activated: IntArray
+    community: IntArray
+    referrer: IntArray  # per account: the cohort's established referrer
+
+    @property
+    def accounts(self) -> IntArray:
+        return np.concatenate(self.members or [np.zeros(0, np.int64)])
+
+
+def _plant_cohorts(
+    rng: np.random.Generator,
+    count: int,
+    first: int,
+    honest_eff: IntArray,
+    anywhere: _CommunitySampler,
+    community: IntArray,
+    t0: int,
+    t1: int,
+) -> _Cohorts:
+    """Who and when: four friends join within a week through one established referrer.
+
+    The referrer is drawn (by activity) among honest members present a year before the week
+    — established, as trust counts tenure — and the friends live in its community. Weeks
+    fall in the last 300 days, at least 30 days before ``end`` so their first help fits.
+    """
+    k = _COHORT_SIZE
+    if count == 0:
+        empty = np.zeros(0, np.int64)
+        return _Cohorts([], empty, empty, empty, empty)
+    lo = max(t0 + _COHORT_EARLIEST, t1 - 300 * DAY, int(honest_eff.min()) + _RECRUIT_TENURE)
+    if lo >= t1 - 30 * DAY:
+        raise ValueError(
+            "cannot place honest cohorts: no member is established (a year's standing) by "
+            "30 days before end; add members or lower honest_cohorts"
+        )
+    week = rng.integers(lo, t1 - 30 * DAY, count)
+    referrer = anywhere.sample(rng, np.zeros(count, np.int64), week - _RECRUIT_TENURE)
+    raw = np.repeat(week, k) + rng.integers(0, _COHORT_WEEK - DAY, count * k)
+    joined = _daytime(rng, raw, raw, t1, first_hour=8, last_hour=21, step=MINUTE)
+    joined = np.sort(joined.reshape(count, k), axis=1).reshape(-1)
+    return _Cohorts(
+        members=[first + np.arange(i * k, (i + 1) * k, dtype=np.int64) for i in range(count)],
+        joined=joined,
+        activated=joined + rng.integers(MINUTE, 2 * HOUR, count * k),
+        community=np.repeat(community[referrer], k),
+        referrer=np.repeat(referrer, k),
+    )
+
+
+def _cohort_sessions(
+    rng: np.random.Generator,
+    cohorts: _Cohorts,
+    pop: _Population,
+    traits: _Traits,
+    samplers: tuple[_CommunitySampler, _CommunitySampler],
+    first_group: int,
+    t1: int,
+) -> list[_Sessions]:
+    """Each cohort's mutual help (its truth sessions), then the help its members get from
+    their referrer (a welcome within two weeks) and from 2-4 other established members."""
+    out: list[_Sessions] = []
+    k = _COHORT_SIZE
+    for i, acc in enumerate(cohorts.members):
+        begin = int(cohorts.activated[i * k : (i + 1) * k].max()) + int(rng.integers(DAY, 7 * DAY))
+        span = max(min(int(rng.integers(60, 181)) * DAY, t1 - DAY - begin), DAY)
+        # Rounds in which each friend helps one other and is helped by one, fortnightly.
+        rounds = max(2, span // (14 * DAY))
+        shift = np.repeat(rng.integers(1, k, rounds), k)
+        giver = np.tile(np.arange(k), rounds)
+        period = span // rounds
+        raw = begin + np.repeat(np.arange(rounds), k) * period + rng.integers(0, period, rounds * k)
+        out.append(
+            _neighbourly(rng, acc[giver], acc[(giver + shift) % k], raw, begin, t1, first_group + i)
+        )
+    everyone = cohorts.accounts
+    if len(everyone) == 0:
+        return out
+    position = everyone - everyone[0]
+    welcome = cohorts.activated[position] + rng.integers(DAY, 14 * DAY, len(everyone))
+    out.append(_neighbourly(rng, cohorts.referrer[position], everyone, welcome, welcome, t1, -1))
+    per = rng.integers(2, 5, len(everyone))
+    out.append(
+        _outside_sessions(
+            rng,
+            np.repeat(everyone, per),
+            np.repeat(cohorts.activated[position] + DAY, per),
+            pop,
+            traits,
+            samplers,
+            t1,
+            account_helps=0.0,
+            established_by=np.repeat(cohorts.joined[position] - _RECRUIT_TENURE, per),
+        )
+    )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1093,7 +1551,7 @@ def _identifiers(
     n_honest: int,
     community: IntArray,
     family_share: float,
-    farms: list[IntArray],
+    fake_referees: list[IntArray],
 ) -> tuple[ByteArray, ByteArray]:
     """Raw phone-hash (16 bytes) and device-id (8 bytes) values, with planted sharing."""
     phone = rng.integers(0, 256, (n_total, 16), dtype=np.uint8)
@@ -1110,8 +1568,7 @@ def _identifiers(
             ok = (community[other] == community[head]) & (rng.random(n_families) < keep_p)
             device[other[ok]] = device[head[ok]]
     # Farm referees: a few shared phones and devices among them.
-    for acc in farms:
-        referees = acc[1:]
+    for referees in fake_referees:
         m = len(referees)
         n_dev = max(1, min(m // 2, round(m / 5)))
         n_phone = max(1, min(m // 2, round(m / 6)))
@@ -1228,7 +1685,10 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
     assert p.merchants is not None
     assert p.honest_circles is not None
     t0, t1 = _parse_time(p.start, "start"), _parse_time(p.end, "end")
+    assert p.honest_cohorts is not None
     # One independent stream per stage, so e.g. the camouflage knob leaves honest rows alone.
+    # The last two (adaptations, cohorts) came later: spawned after the first ten, they leave
+    # those drawing exactly as before.
     (
         rng_size,
         rng_plan,
@@ -1240,67 +1700,112 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
         rng_camo,
         rng_ids,
         rng_redeem,
-    ) = (np.random.default_rng(s) for s in np.random.SeedSequence(p.seed).spawn(10))
+        rng_adapt,
+        rng_cohort,
+    ) = (np.random.default_rng(s) for s in np.random.SeedSequence(p.seed).spawn(12))
 
-    # Planted fraud is sized first: honest members are whatever remains.
+    # Planted accounts are counted first: honest members are whatever remains.
     loop_sizes, farm_sizes = _group_sizes(rng_size, p)
-    assert p.pairs is not None
-    n_fraud = int(loop_sizes.sum() + 2 * p.pairs + farm_sizes.sum())
-    n_honest = p.members - n_fraud
+    n_fraud = _new_account_count(p, loop_sizes, farm_sizes)
+    n_cohort = _COHORT_SIZE * p.honest_cohorts
+    n_honest = p.members - n_fraud - n_cohort
 
     joined_h = _honest_join_times(rng_join, n_honest, t0, t1)
     activated_h, active_h = _activation(rng_join, joined_h, p.activation_rate, t1)
     parent, _ = _referral_forest(rng_ref, joined_h, active_h, p.referral_share, t0, t1)
     community_h = _communities(rng_ref, parent, p.communities)
-    fraud = _plant_fraud(rng_plan, p, loop_sizes, farm_sizes, joined_h, community_h, t0, t1)
-
-    fraud_comm = np.concatenate(
-        [
-            np.full(len(m), c, dtype=np.int64)
-            for m, c in zip(fraud.members, fraud.community, strict=True)
-        ]
-        or [np.zeros(0, np.int64)]
-    )
-    fraud_joined = np.zeros(n_fraud, dtype=np.int64)
-    fraud_activated = np.zeros(n_fraud, dtype=np.int64)
-    for acc, joined, activated in zip(fraud.members, fraud.joined, fraud.activated, strict=True):
-        # Loop members are listed in cycle order; joined/activated follow account order.
-        block = np.sort(acc) - n_honest
-        fraud_joined[block] = joined
-        fraud_activated[block] = activated
-    pop = _Population(
-        joined=np.concatenate([joined_h, fraud_joined]),
-        activated=np.concatenate([activated_h, fraud_activated]),
-        is_active=np.concatenate([active_h, np.ones(n_fraud, dtype=bool)]),
-        community=np.concatenate([community_h, fraud_comm]),
-        referrer=np.concatenate([parent, np.full(n_fraud, -1, dtype=np.int64)]),
-    )
-    for referrer, referred in fraud.referrals:
-        pop.referrer[referred] = referrer
-
-    traits = _honest_traits(rng_traits, pop, n_honest, t1)
+    honest_pop = _Population(joined_h, activated_h, active_h, community_h, parent)
+    traits = _honest_traits(rng_traits, honest_pop, n_honest, t1)
     eff_h = np.where(active_h, activated_h, joined_h)
     local = _CommunitySampler(community_h, eff_h, traits.activity, p.communities)
     anywhere = _CommunitySampler(np.zeros(n_honest, np.int64), eff_h, traits.activity, 1)
     honest = _honest_sessions(
-        rng_sess, pop, traits, local, anywhere, round(p.sessions_per_member * n_honest), t1
+        rng_sess, honest_pop, traits, local, anywhere, round(p.sessions_per_member * n_honest), t1
     )
+    pool = None
+    if "recruited" in p.adaptations:  # recruits need their honest history first
+        pool = _RecruitPool(rng_adapt, joined_h, community_h, active_h, honest, t1)
+    fraud = _plant_fraud(rng_plan, p, loop_sizes, farm_sizes, joined_h, community_h, t0, t1, pool)
+    recruited = fraud.recruits(n_honest)
+    # Partners of fraud accounts and cohort members are honest: never recruits.
+    samplers = (local, anywhere)
+    if len(recruited):
+        weight = traits.activity.copy()
+        weight[recruited] = 0.0
+        samplers = (
+            _CommunitySampler(community_h, eff_h, weight, p.communities),
+            _CommunitySampler(np.zeros(n_honest, np.int64), eff_h, weight, 1),
+        )
+    cohorts = _plant_cohorts(
+        rng_cohort, p.honest_cohorts, n_honest + n_fraud, eff_h, samplers[1], community_h, t0, t1
+    )
+
+    def cat(parts: list[IntArray]) -> IntArray:
+        return np.concatenate(parts or [np.zeros(0, np.int64)]).astype(np.int64)
+
+    # New fraud accounts were numbered group by group, each group's in ascending order.
+    fraud_comm = cat(
+        [np.full(len(m), c, np.int64) for m, c in zip(fraud.new, fraud.community, strict=True)]
+    )
+    pop = _Population(
+        joined=cat([joined_h, *fraud.joined, cohorts.joined]),
+        activated=cat([activated_h, *fraud.activated, cohorts.activated]),
+        is_active=np.concatenate([active_h, np.ones(n_fraud + n_cohort, dtype=bool)]),
+        community=cat([community_h, fraud_comm, cohorts.community]),
+        referrer=cat([parent, np.full(n_fraud, -1, dtype=np.int64), cohorts.referrer]),
+    )
+    for referrer, referred in fraud.referrals:
+        pop.referrer[referred] = referrer
+
     circle_members, circle_sessions = _plant_circles(
-        rng_circle, p, pop, traits, n_honest, len(fraud.kinds), t0, t1
+        rng_circle, p, pop, traits, n_honest, len(fraud.kinds), t0, t1, recruited
     )
-    camo_accounts = np.concatenate(
-        [m if k != "sybil_farm" else m[:1] for m, k in zip(fraud.members, fraud.kinds, strict=True)]
-        or [np.zeros(0, np.int64)]
+    # Outside sessions of fraud accounts start with their activity: a recruit's with its
+    # scheme, an aged account's after its dormancy.
+    since = np.where(pop.is_active, pop.activated, pop.joined)
+    for acc, new, start in zip(fraud.members, fraud.new, fraud.start, strict=True):
+        since[acc[acc < n_honest]] = start
+        if "aged" in p.adaptations:
+            since[new] = start
+    camo_accounts = np.sort(
+        cat(
+            [
+                m if k != "sybil_farm" else m[:1]
+                for m, k in zip(fraud.members, fraud.kinds, strict=True)
+            ]
+        )
     )
-    camo = _camouflage(
-        rng_camo, np.sort(camo_accounts), pop, traits, local, anywhere, p.camouflage, t1
+    # Camouflage: a Poisson number of ordinary sessions per account, either way round.
+    per = rng_camo.poisson(p.camouflage, len(camo_accounts))
+    camo_accounts = np.repeat(camo_accounts, per)
+    camo = _outside_sessions(
+        rng_camo, camo_accounts, since[camo_accounts], pop, traits, samplers, t1
     )
-    sessions = _Sessions.concat([honest, *fraud.sessions, *circle_sessions, camo])
-    del honest, camo, local, anywhere  # the 10M-row parts are copied into `sessions`
+    parts = [honest, *fraud.sessions, *circle_sessions, camo]
+    if "padded" in p.adaptations:
+        padders = np.repeat(np.sort(cat(fraud.members)), _PADDING_SESSIONS)
+        parts.append(
+            _outside_sessions(
+                rng_adapt,
+                padders,
+                since[padders],
+                pop,
+                traits,
+                samplers,
+                t1,
+                account_helps=1.0,
+                hours=1.0,
+            )
+        )
+    n_groups = len(fraud.kinds) + len(circle_members)
+    parts.extend(_cohort_sessions(rng_cohort, cohorts, pop, traits, samplers, n_groups, t1))
+    sessions = _Sessions.concat(parts)
+    del honest, camo, local, anywhere, samplers, parts  # the 10M-row parts are in `sessions`
 
     circle_kinds: list[GroupKind] = ["honest_circle"] * len(circle_members)
-    kinds = [*fraud.kinds, *circle_kinds]
-    group_members = [*fraud.members, *circle_members]
+    cohort_kinds: list[GroupKind] = ["honest_cohort"] * len(cohorts.members)
+    kinds = [*fraud.kinds, *circle_kinds, *cohort_kinds]
+    group_members = [*fraud.members, *circle_members, *cohorts.members]
 
     # Ids follow registration / start order, so planted rows interleave with honest ones.
     n_total = p.members
@@ -1314,8 +1819,9 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
     session_rank[session_order] = np.arange(n_sessions)
     session_ids = _prefixed_ids("s", session_rank + 1, _width(n_sessions, 7))
 
-    farms = [m for m, k in zip(fraud.members, fraud.kinds, strict=True) if k == "sybil_farm"]
-    phone, device = _identifiers(rng_ids, n_total, n_honest, pop.community, p.family_share, farms)
+    phone, device = _identifiers(
+        rng_ids, n_total, n_honest, pop.community, p.family_share, fraud.fake_referees
+    )
     names = _chinese_names(rng_ids, n_total)
 
     mo = pa.array(member_order)
@@ -1361,7 +1867,8 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
     )
 
     is_fraud = np.zeros(n_total, dtype=bool)
-    is_fraud[n_honest:] = True
+    is_fraud[n_honest : n_honest + n_fraud] = True
+    is_fraud[recruited] = True
     r_member, r_merchant, r_credits, r_when = _redemptions(
         rng_redeem, sessions, n_total, is_fraud, pop.community, p.merchants, p.redeem_share, t1
     )
@@ -1381,7 +1888,10 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
 
     truth: list[PlantedGroup] = []
     counters: dict[str, int] = {}
-    width = _width(max(p.loops or 0, p.pairs or 0, p.sybil_farms or 0, p.honest_circles), 3)
+    width = _width(
+        max(p.loops or 0, p.pairs or 0, p.sybil_farms or 0, p.honest_circles, p.honest_cohorts),
+        3,
+    )
     member_id_list = member_ids.to_numpy(zero_copy_only=False)
     session_group = sessions.group
     planted_idx = np.flatnonzero(session_group >= 0)

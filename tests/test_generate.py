@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import json
+import math
 import re
 from pathlib import Path
 
@@ -218,8 +220,12 @@ def test_referral_forest(ds: GeneratedDataset, params: GeneratorParams) -> None:
 
 
 def test_redemptions_never_overdraw(ds: GeneratedDataset) -> None:
+    assert len(ds.redemptions) > 0.1 * N
+    _check_balances(ds)
+
+
+def _check_balances(ds: GeneratedDataset) -> None:
     red, s = ds.redemptions, ds.sessions
-    assert len(red) > 0.1 * N
     assert (red.credits > 0).all()
     confirmed = s[s.status == "confirmed"]
     earn = pd.DataFrame(
@@ -410,6 +416,10 @@ def test_group_counts_and_defaults() -> None:
     resolved = GeneratorParams(members=1_000_000, seed=0).resolved()
     assert resolved.communities == 2500
     assert resolved.loops == resolved.pairs == 666
+    # Honest cohorts scale with the other groups only beside adaptations.
+    assert resolved.honest_cohorts == 0
+    adapted = GeneratorParams(members=1_000_000, seed=0, adaptations=("slow",)).resolved()
+    assert adapted.honest_cohorts == resolved.loops
     assert GeneratorParams(members=500, seed=0).resolved().loops == 1
     assert GeneratorParams(members=100, seed=0).resolved().loops == 0
 
@@ -434,6 +444,11 @@ def test_group_counts_and_defaults() -> None:
         ({"camouflage": -0.5}, "camouflage"),
         ({"loops": 200}, "20%"),
         ({"honest_circles": 100}, "honest circles"),
+        ({"adaptations": ("slow", "fast")}, "'fast'.*slow, aged, recruited, padded"),
+        ({"adaptations": "slow"}, "tuple of names"),
+        ({"honest_cohorts": -1}, "honest_cohorts"),
+        ({"honest_cohorts": 60}, "honest cohorts"),
+        ({"adaptations": gen.ADAPTATIONS, "start": "2025-03-01"}, "start earlier"),
     ],
 )
 def test_invalid_params_raise(overrides: dict[str, object], match: str) -> None:
@@ -483,3 +498,268 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(gen, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# ---------------------------------------------------------------------------- adaptations
+#
+# Each `_check_*` states on the generated data what an adaptation promises. Every check passes
+# on data generated with its adaptation (alone and in the full mix) and fails on data without.
+
+YEAR = 365 * DAY
+
+
+class _View:
+    """A generated dataset with the lookups the checks share."""
+
+    def __init__(self, ds: GeneratedDataset) -> None:
+        self.ds = ds
+        s = ds.sessions
+        self.joined = _times(ds.members.set_index("member_id").joined_at)
+        self.community = ds.members.set_index("member_id").community_id
+        self.started = pd.Series(_times(s.started_at).to_numpy(), index=s.session_id)
+        self.end = pd.Timestamp(ds.params.end)
+        self.fraud = [g for g in ds.truth if g.kind in gen.FRAUD_KINDS]
+        self.fraud_accounts = {m for g in self.fraud for m in g.members}
+
+    def planted(self, group: gen.PlantedGroup) -> pd.DataFrame:
+        """The group's planted sessions, in time order."""
+        mine = _planted_sessions(self.ds, group).assign(t=lambda f: _times(f.started_at))
+        return mine.sort_values("t", kind="stable")
+
+    def start(self, group: gen.PlantedGroup) -> pd.Timestamp:
+        return pd.Timestamp(self.started[list(group.session_ids)].min())
+
+    def touching(self, member: str) -> pd.DataFrame:
+        s = self.ds.sessions
+        return s[(s.helper_id == member) | (s.recipient_id == member)]
+
+    def new_accounts(self, group: gen.PlantedGroup) -> list[str]:
+        """Accounts less than a year old when the group's scheme starts (the others are
+        established members it recruited)."""
+        return [m for m in group.members if self.start(group) - self.joined[m] < YEAR]
+
+
+def _max_in_window(times: pd.Series, width: pd.Timedelta) -> int:
+    t = np.sort(times.to_numpy())
+    return int(
+        (np.searchsorted(t, t + width.to_timedelta64(), side="right") - np.arange(len(t))).max()
+    )
+
+
+def _check_slow(v: _View) -> None:
+    for group in v.fraud:
+        s = v.planted(group)
+        if group.kind == "sybil_farm":
+            # Trading spread over 180 days or more, evenly: a 30-day window holds about a
+            # sixth of it at most.
+            assert _max_in_window(s.t, 30 * DAY) <= math.ceil(len(s) / 6) + 1, group.group_id
+            continue
+        k = len(group.members)
+        order = {m: i for i, m in enumerate(group.members)}
+        hops = [(order[a], order[b]) for a, b in zip(s.helper_id, s.recipient_id, strict=True)]
+        # Trips go round in cycle order, one hop after another, every edge at least 3 times.
+        assert all(b == (a + 1) % k for a, b in hops), group.group_id
+        assert all(hops[i + 1][0] == hops[i][1] for i in range(len(hops) - 1)), group.group_id
+        assert s.groupby(["helper_id", "recipient_id"]).size().min() >= 3
+        # Any k consecutive hops (a whole trip's edges) span more than 30 days, so no 14- or
+        # 30-day window holds the loop, or a pair's two directions.
+        t = s.t.to_numpy()
+        assert (t[k - 1 :] - t[: len(t) - k + 1] > (30 * DAY).to_timedelta64()).all(), (
+            group.group_id
+        )
+
+
+def _check_aged(v: _View) -> None:
+    for group in v.fraud:
+        start = v.start(group)
+        for member in group.members:
+            first = (
+                v.planted(group).query("helper_id == @member or recipient_id == @member").t.min()
+            )
+            # (A farm referee may happen to trade with nobody.)
+            assert pd.isna(first) or first - v.joined[member] >= 180 * DAY, (group.group_id, member)
+        new = v.new_accounts(group)
+        assert new, group.group_id
+        for member in new:  # dormant: not one session from joining to the scheme
+            early = _times(v.touching(member).started_at) < start
+            assert not early.any(), (group.group_id, member)
+        joined = v.joined[new].sort_values()
+        if len(joined) > 1:  # joined apart, never in one burst
+            assert joined.diff().dropna().min() >= 2 * DAY, group.group_id
+            assert joined.max() - joined.min() >= 14 * DAY, group.group_id
+
+
+def _check_recruited(v: _View) -> None:
+    referrer = v.ds.referrals.set_index("referee_id").referrer_id
+    for group in v.fraud:
+        start = v.start(group)
+        # Recruits: members who were active before the scheme (new accounts, aged or not,
+        # are at most days old when it starts or have been dormant).
+        had_history = [
+            m for m in group.members if (_times(v.touching(m).started_at) < start - 7 * DAY).any()
+        ]
+        assert len(had_history) >= max(1, len(group.members) // 2), group.group_id
+        for member in had_history:
+            assert start - v.joined[member] >= YEAR, (group.group_id, member)
+            before = v.touching(member)
+            before = before[
+                (_times(before.started_at) < start) & ~before.session_id.isin(group.session_ids)
+            ]
+            assert len(before) >= 3, (group.group_id, member)
+        if group.kind == "sybil_farm":
+            recruiter, *referees = group.members
+            assert recruiter in had_history
+            fakes = [m for m in referees if m not in had_history]
+            assert fakes
+            assert (referrer[fakes] == recruiter).all()
+            devices = v.ds.members.set_index("member_id").device_id
+            assert devices[fakes].nunique() <= max(1, len(fakes) // 2)  # only fakes share
+            assert devices[had_history].is_unique
+
+
+def _check_padded(v: _View) -> None:
+    s = v.ds.sessions
+    for group in v.fraud:
+        span = v.end - v.start(group)
+        new = v.new_accounts(group)
+        for member in group.members:
+            given = s[(s.helper_id == member) & ~s.recipient_id.isin(group.members)]
+            padding = given[given.hours == 1.0]
+            assert len(padding) >= 30, (group.group_id, member)
+            if member in new:  # real help to honest members (a recruit's history is its own)
+                assert not set(padding.recipient_id) & v.fraud_accounts
+            t = _times(padding.started_at)
+            assert t.max() - t.min() >= span / 3, (group.group_id, member)  # spread out
+
+
+def _check_cohorts(v: _View) -> None:
+    cohorts = _groups(v.ds, "honest_cohort")
+    assert cohorts
+    referrer = v.ds.referrals.set_index("referee_id").referrer_id
+    s = v.ds.sessions
+    for group in cohorts:
+        members = list(group.members)
+        assert len(members) == 4
+        assert not set(members) & v.fraud_accounts
+        joined = v.joined[members]
+        assert joined.max() - joined.min() < 7 * DAY  # the same week
+        (sponsor,) = set(referrer[members])  # one referrer ...
+        assert sponsor not in members
+        assert joined.min() - v.joined[sponsor] >= YEAR  # ... who is established
+        assert (v.community[members] == v.community[sponsor]).all()
+        mutual = _planted_sessions(v.ds, group)
+        assert mutual.helper_id.isin(members).all()
+        assert mutual.recipient_id.isin(members).all()
+        assert set(mutual.helper_id) == set(mutual.recipient_id) == set(members)
+        for member in members:
+            helped = s[(s.recipient_id == member) & ~s.helper_id.isin(members)]
+            established = helped[
+                (v.joined[member] - v.joined[helped.helper_id]).to_numpy() >= YEAR.to_timedelta64()
+            ]
+            assert established.helper_id.nunique() >= 2, (group.group_id, member)
+            assert sponsor in set(established.helper_id)
+            assert not set(helped.helper_id) & v.fraud_accounts
+
+
+CHECKS = {
+    "slow": _check_slow,
+    "aged": _check_aged,
+    "recruited": _check_recruited,
+    "padded": _check_padded,
+}
+
+
+@pytest.fixture(scope="module")
+def plain(ds: GeneratedDataset) -> _View:
+    return _View(ds)
+
+
+@pytest.fixture(scope="module")
+def mixed(params: GeneratorParams) -> _View:
+    """Every adaptation at once, honest cohorts at their automatic count."""
+    return _View(generate(dataclasses.replace(params, adaptations=gen.ADAPTATIONS)))
+
+
+def test_adaptations_are_listed_once_in_a_fixed_order() -> None:
+    params = GeneratorParams(members=3000, seed=0, adaptations=("padded", "slow", "padded"))
+    assert params.adaptations == ("slow", "padded")
+    assert set(gen.ADAPTATIONS) == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", gen.ADAPTATIONS)
+def test_each_adaptation_does_what_it_says(name: gen.Adaptation, plain: _View) -> None:
+    adapted = _View(_small(members=N, seed=SEED, adaptations=(name,)))
+    CHECKS[name](adapted)
+    with pytest.raises(AssertionError):  # the check measures something plain data lacks
+        CHECKS[name](plain)
+    # Fraud stays fraud: as many planted groups of each kind, the same honest circles.
+    assert [g.kind for g in adapted.ds.truth if g.kind != "honest_cohort"] == [
+        g.kind for g in plain.ds.truth
+    ]
+
+
+def test_all_adaptations_combine(mixed: _View) -> None:
+    for check in CHECKS.values():
+        check(mixed)
+    _check_cohorts(mixed)
+    assert mixed.ds.params.honest_cohorts == gen._auto_group_count(N)
+
+
+def test_honest_cohorts_alone(plain: _View) -> None:
+    cohorts = _View(_small(members=N, seed=SEED, honest_cohorts=6))
+    _check_cohorts(cohorts)
+    assert len(_groups(cohorts.ds, "honest_cohort")) == 6
+    with pytest.raises(AssertionError):
+        _check_cohorts(plain)
+
+
+def test_adapted_data_keeps_the_invariants(mixed: _View) -> None:
+    ds = mixed.ds
+    s, m, r = ds.sessions, ds.members, ds.referrals
+    assert len(m) == N
+    assert m.member_id.is_unique
+    assert s.session_id.is_unique
+    assert (s.helper_id != s.recipient_id).all()
+    joined = mixed.joined
+    started = _times(s.started_at)
+    assert started.is_monotonic_increasing
+    assert _times(m.joined_at).is_monotonic_increasing
+    assert started.max() <= mixed.end
+    assert (started.to_numpy() > joined[s.helper_id].to_numpy()).all()
+    assert (started.to_numpy() > joined[s.recipient_id].to_numpy()).all()
+    assert r.referee_id.is_unique
+    assert (joined[r.referrer_id].to_numpy() < joined[r.referee_id].to_numpy()).all()
+    assert nx.is_directed_acyclic_graph(nx.DiGraph(zip(r.referrer_id, r.referee_id, strict=True)))
+    _check_balances(ds)
+    # Every planted session is in exactly one group, and recruits are in no honest circle.
+    ids = [sid for g in ds.truth for sid in g.session_ids]
+    assert len(ids) == len(set(ids))
+    honest = {x for g in ds.truth if g.kind in gen.HONEST_KINDS for x in g.members}
+    assert not honest & mixed.fraud_accounts
+
+
+def test_adapted_generation_is_deterministic(mixed: _View, params: GeneratorParams) -> None:
+    again = generate(dataclasses.replace(params, adaptations=gen.ADAPTATIONS))
+    for name in ("members", "sessions", "referrals", "redemptions"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(mixed.ds, name))
+    assert again.truth == mixed.ds.truth
+
+
+def test_truth_json_round_trips_adaptations(mixed: _View, tmp_path: Path) -> None:
+    written = write_dataset(mixed.ds, tmp_path)
+    truth = json.loads(written["truth"].read_text("utf-8"))
+    assert truth["params"]["adaptations"] == list(gen.ADAPTATIONS)
+    assert truth["params"]["honest_cohorts"] == mixed.ds.params.honest_cohorts
+    assert GeneratorParams.from_dict(truth["params"]) == mixed.ds.params
+    groups = [
+        gen.PlantedGroup(
+            **{**g, "members": tuple(g["members"]), "session_ids": tuple(g["session_ids"])}
+        )
+        for g in truth["groups"]
+    ]
+    assert groups == mixed.ds.truth
+    # A truth.json written before adaptations existed reads as unadapted, without cohorts.
+    old = {k: v for k, v in truth["params"].items() if k not in ("adaptations", "honest_cohorts")}
+    assert GeneratorParams.from_dict(old).resolved().adaptations == ()
+    assert GeneratorParams.from_dict(old).resolved().honest_cohorts == 0
+
