@@ -430,14 +430,39 @@ def generate(
             "--sessions-per-member", metavar="N", min=0.0, help="Average sessions per member."
         ),
     ] = 10.0,
+    adapt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapt",
+            metavar="NAME",
+            help="Fraud that adapts to detection: slow, aged, recruited, padded, or all; "
+            "repeat to combine.",
+        ),
+    ] = None,
+    honest_cohorts: Annotated[
+        int | None,
+        typer.Option(
+            "--honest-cohorts",
+            metavar="N",
+            min=0,
+            help="Cohorts of four honest friends joining together (default: none, or as many "
+            "as of each fraud kind with --adapt).",
+        ),
+    ] = None,
 ) -> None:
     """Generate a realistic time bank with planted fraud (truth in truth.json)."""
-    from graph.generate import GeneratorParams, write_dataset
+    from graph.generate import ADAPTATIONS, GeneratorParams, write_dataset
     from graph.generate import generate as make
 
+    # "all" stands for every adaptation; GeneratorParams names any unknown one.
+    names = tuple(a for name in adapt or [] for a in (ADAPTATIONS if name == "all" else (name,)))
     try:
         params = GeneratorParams(
-            members=members, seed=seed, sessions_per_member=sessions_per_member
+            members=members,
+            seed=seed,
+            sessions_per_member=sessions_per_member,
+            adaptations=names,  # type: ignore[arg-type]
+            honest_cohorts=honest_cohorts,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None

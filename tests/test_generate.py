@@ -7,6 +7,8 @@ import doctest
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -763,3 +765,34 @@ def test_truth_json_round_trips_adaptations(mixed: _View, tmp_path: Path) -> Non
     assert GeneratorParams.from_dict(old).resolved().adaptations == ()
     assert GeneratorParams.from_dict(old).resolved().honest_cohorts == 0
 
+
+def test_cli_generate_adapts_through_the_entry_point(tmp_path: Path) -> None:
+    timebank = Path(sys.executable).with_name("timebank")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(timebank), "generate", "--members", "2000", "--seed", "3", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    done = run(
+        "--out",
+        str(tmp_path / "two"),
+        "--adapt",
+        "padded",
+        "--adapt",
+        "slow",
+        "--honest-cohorts",
+        "3",
+    )
+    assert done.returncode == 0, done.stderr
+    truth = json.loads((tmp_path / "two" / "truth.json").read_text("utf-8"))
+    assert truth["params"]["adaptations"] == ["slow", "padded"]
+    assert [g["kind"] for g in truth["groups"]].count("honest_cohort") == 3
+    done = run("--out", str(tmp_path / "all"), "--adapt", "all")
+    assert done.returncode == 0, done.stderr
+    truth = json.loads((tmp_path / "all" / "truth.json").read_text("utf-8"))
+    assert truth["params"]["adaptations"] == list(gen.ADAPTATIONS)
+    assert truth["params"]["honest_cohorts"] == gen._auto_group_count(2000)
+    done = run("--out", str(tmp_path / "bad"), "--adapt", "fast")
+    assert done.returncode == 2
+    assert "slow, aged, recruited, padded" in done.stderr
+    assert not (tmp_path / "bad").exists()
