@@ -221,8 +221,8 @@ class GeneratorParams:
           not aged, to ``end``). 30 hours is the order of what a loop account cycles inside
           its group (4-9 trips of 4-8 hours), so its hours are no longer mostly in the group.
 
-        Slow and aged schemes begin earlier so they still end by ``end``; the window must be
-        long enough for them (a ValueError says how long).
+        Slow and aged schemes begin earlier so they still end by ``end``; a ValueError says
+        when the window is too short for them.
     honest_cohorts : int or None
         Honest friend cohorts (a hard negative, truth kind ``honest_cohort``): four new
         members who join within one week, all referred by one established member (a member
@@ -473,7 +473,7 @@ def _validate(p: GeneratorParams) -> None:
             f"honest cohorts join at least {_COHORT_EARLIEST // DAY} days after start (when "
             f"members of a year's standing exist) and 30 days before end; widen start..end"
         )
-    if p.adaptations and (planted > 0):
+    if p.adaptations and planted > 0:
         lo, hi = _anchor_window(p, t0, t1)
         if lo >= hi:
             raise ValueError(

@@ -796,3 +796,19 @@ def test_cli_generate_adapts_through_the_entry_point(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "slow, aged, recruited, padded" in done.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    members=st.integers(300, 1500),
+    seed=st.integers(0, 2**32 - 1),
+    adaptations=st.sets(st.sampled_from(gen.ADAPTATIONS), min_size=1),
+)
+def test_any_mix_of_adaptations_generates_for_any_seed(
+    members: int, seed: int, adaptations: set[gen.Adaptation]
+) -> None:
+    ds = generate(GeneratorParams(members=members, seed=seed, adaptations=tuple(adaptations)))
+    v = _View(ds)
+    for name in adaptations:
+        CHECKS[name](v)
+    _check_cohorts(v)
