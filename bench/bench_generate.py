@@ -3,6 +3,7 @@
 Usage::
 
     python bench/bench_generate.py --members 1000000 --out /tmp/gen1m
+    python bench/bench_generate.py --members 100000 --adapt all   # fraud that adapts
 
 Prints one row per stage with wall time, rows written and rows per second, then the peak
 resident set size of the process (``resource.getrusage``) and the size of each written file.
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from graph.generate import GeneratorParams, generate, write_dataset
+from graph.generate import ADAPTATIONS, GeneratorParams, generate, write_dataset
 
 
 def _peak_rss_mib() -> float:
@@ -31,10 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sessions-per-member", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/timebank-gen"))
+    parser.add_argument(
+        "--adapt",
+        action="append",
+        default=[],
+        choices=[*ADAPTATIONS, "all"],
+        help="an adaptation of the planted fraud (repeatable; all: every one)",
+    )
+    parser.add_argument("--honest-cohorts", type=int, default=None)
     args = parser.parse_args(argv)
 
+    adaptations = ADAPTATIONS if "all" in args.adapt else tuple(args.adapt)
     params = GeneratorParams(
-        members=args.members, seed=args.seed, sessions_per_member=args.sessions_per_member
+        members=args.members,
+        seed=args.seed,
+        sessions_per_member=args.sessions_per_member,
+        adaptations=adaptations,
+        honest_cohorts=args.honest_cohorts,
     )
     t = time.perf_counter()
     dataset = generate(params)
@@ -52,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         "redemptions": len(dataset.redemptions),
     }
     rows = sum(counts.values())
-    print(f"members={args.members:,} seed={args.seed} out={args.out}")
+    adapted = ",".join(params.adaptations) or "none"
+    print(f"members={args.members:,} seed={args.seed} adaptations={adapted} out={args.out}")
     print(f"{'stage':<10}{'seconds':>10}{'rows':>14}{'rows/s':>14}")
     for stage, seconds in (("generate", t_generate), ("write", t_write)):
         print(f"{stage:<10}{seconds:>10.1f}{rows:>14,}{rows / seconds:>14,.0f}")
