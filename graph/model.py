@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
@@ -252,6 +253,15 @@ class Snapshot:
         return {member: position for position, member in enumerate(self.member_ids)}
 
     @cached_property
+    def confirmed_by_helper(self) -> npt.NDArray[np.int64]:
+        """Rows of the confirmed sessions in helper order, each helper's in time order: one
+        sort shared by the analytics that walk each helper's sessions in turn."""
+        sessions = self.sessions
+        confirmed = np.flatnonzero((sessions["status"] == "confirmed").to_numpy())
+        # Sessions come in time order, so a stable sort by helper keeps each helper's in time.
+        return confirmed[_stable_order(sessions["helper"].to_numpy()[confirmed])]
+
+    @cached_property
     def referrer(self) -> np.ndarray:
         """Member number of each member's referrer, −1 for members nobody referred (int32)."""
         parent = np.full(self.n_members, -1, dtype=np.int32)
@@ -322,6 +332,15 @@ class Snapshot:
             )
         )
         return graph
+
+
+def _stable_order(keys: np.ndarray) -> npt.NDArray[np.int64]:
+    """The stable sort order of integers in [0, 2³²), by two 16-bit passes: numpy radix-sorts
+    16-bit keys, in half the time of a merge sort of 10M member numbers."""
+    keys = keys.astype(np.int64, copy=False)
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (keys >> 16).astype(np.uint16)[order]
+    return np.asarray(order[np.argsort(high, kind="stable")], dtype=np.int64)
 
 
 def _node_rows(members: pd.DataFrame) -> list[tuple[str, dict[str, Any]]]:

@@ -151,9 +151,16 @@ class _Help:
             member_hours=np.asarray(
                 np.bincount(helper, hours, n) + np.bincount(recipient, hours, n), dtype=np.float64
             ),
-            by_helper=np.argsort(helper, kind="stable").astype(np.int64),
+            by_helper=_positions(confirmed, snapshot.confirmed_by_helper),
             given=np.concatenate([[0], np.cumsum(np.bincount(helper, minlength=n))]),
         )
+
+
+def _positions(rows: IntArray, some: IntArray) -> IntArray:
+    """Where each of ``some`` (rows of the snapshot's sessions) is in ``rows``."""
+    position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return position[some]
 
 
 @dataclass(frozen=True)
@@ -617,11 +624,19 @@ def detect_rings(
     )
     rows = []
     kept: list[frozenset[int]] = []
+    # The kept rings each member is in: a group lies inside a kept ring only if that ring holds
+    # every member, so only the rings of its least-held member need comparing (comparing with
+    # every kept ring took most of the time on networks with many candidates).
+    holding: dict[int, list[int]] = {}
     session_ids = snapshot.sessions["session_id"].to_numpy(dtype=object)
     for score, candidate, signals in scored:
         members = frozenset(candidate.members)
-        if any(members <= bigger for bigger in kept):
+        rings_of = [holding.get(member, []) for member in members]
+        fewest = min(rings_of, key=len)
+        if fewest and any(members <= kept[ring] for ring in fewest):
             continue
+        for member in members:
+            holding.setdefault(member, []).append(len(kept))
         kept.append(members)
         evidence = candidate.evidence
         names = tuple(str(ids[m]) for m in candidate.members)
