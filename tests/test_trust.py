@@ -8,6 +8,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import rankdata
 
 from graph.generate import GeneratorParams, generate
@@ -87,10 +89,21 @@ def test_a_closed_group_gains_nothing_however_many_hours_it_logs() -> None:
     collusion: list[Session] = [
         (f"x{i}", f"x{j}", 8, 10) for i in range(5) for j in range(5) if i != j
     ]
-    snapshot = _snapshot({**HONEST, **sybils}, HONEST_SESSIONS + collusion * 3)
-    scores = _scores(snapshot)
-    assert (scores[list(sybils)] == 0).all()
-    assert (scores[list(HONEST)] > 0).all()
+    tables = [
+        trust_scores(
+            _snapshot({**HONEST, **sybils}, HONEST_SESSIONS + collusion * rounds), seeds=SEEDS
+        ).set_index("member_id")
+        for rounds in (1, 3)
+    ]
+    for table in tables:
+        group = table.loc[list(sybils)]
+        assert (group["positive_trust"] == 0).all()
+        assert (group["low_reason"] == "insular_help").all()
+        assert group["trust_score"].max() < table.loc[list(HONEST), "trust_score"].min()
+    # More hours are more evidence against, never more trust: lower, and still not 0.
+    once, thrice = (table.loc[list(sybils), "trust_score"] for table in tables)
+    assert (thrice < once).all()
+    assert (thrice > 0).all()
 
 
 def test_volume_between_the_same_partners_changes_nothing() -> None:
@@ -226,7 +239,20 @@ def test_bitcoin_otc_fraud_auc() -> None:
     table = trust_scores(store.snapshot()).set_index("member_id")
     score = table.loc[labels["node"], "trust_score"].to_numpy()
     fraudulent = (labels["label"].str.strip() == "-1").to_numpy()
-    assert auc(-score, fraudulent) >= 0.95
+    assert auc(-score, fraudulent) >= 0.97
+    # The bottom a reviewer opens is ordered by evidence: nobody scores 0, no large tie, and
+    # the lowest hundred are members others complained about.
+    scores = table["trust_score"]
+    assert scores.min() > 0
+    assert (scores == scores.min()).sum() <= 5
+    lowest = table.sort_values("trust_score").head(100)
+    assert (lowest["complainants"] > 0).all()
+    assert (lowest["low_reason"] == "complaints").all()
+    # Members tied near the bottom hold the same evidence: one tie, one story.
+    bottom = table[scores <= scores.quantile(0.05)]
+    evidence = ["distrust", "insular_evidence", "self_conferred_trust", "positive_trust"]
+    held = bottom[evidence].round(6).groupby(bottom["trust_score"])
+    assert (held.nunique() <= 1).all(axis=None)
 
 
 #: Three accounts that joined within days of each other and cycle long sessions, rating 10/10;
@@ -268,8 +294,7 @@ def test_the_score_is_the_posterior_of_its_columns() -> None:
     table = trust_scores(_snapshot(members, sessions), seeds=SEEDS, prior=0.4, prior_weight=2.0)
     positive = table["positive_trust"]
     negative = table["self_conferred_trust"] + table["distrust"] + table["insular_evidence"]
-    prior = 0.4 * (1 - table["insular_share"])
-    expected = (positive + 2.0 * prior) / (positive + negative + 2.0)
+    expected = (positive + 2.0 * 0.4) / (positive + negative + 2.0)
     np.testing.assert_allclose(table["trust_score"], expected, rtol=1e-12)
     has_evidence = positive + negative > 0
     np.testing.assert_allclose(
@@ -340,3 +365,188 @@ def test_discredited_members_opinions_pass_nothing_on() -> None:
     assert before.vouches[[position["fay"]], :].toarray()[0, position["dan"]] > 0
     assert after.trust[position["fay"]] < before.trust[position["fay"]]
     assert after.vouches[[position["dan"]], :].nnz == before.vouches[[position["dan"]], :].nnz
+
+
+#: Friends who join together through Ann, an established member: "2025-05-01" to "-05-03".
+FRIENDS = {f"f{i}": f"2025-05-0{i % 3 + 1}" for i in range(4)}
+#: Four fresh accounts registered the same week that trade only among themselves.
+PUPPETS = {f"p{i}": f"2025-05-0{i % 3 + 1}" for i in range(4)}
+#: A newcomer who joined alone (months apart from the others), through Bo.
+SOLO = {"solo": "2025-03-01"}
+NEWCOMER_REFERRALS = [*(("ann", f) for f in FRIENDS), ("bo", "solo")]
+DatedSession = tuple[str, str, str, float, int | None]  # helper, recipient, day, hours, rating
+
+
+def _dated(members: dict[str, str], sessions: list[DatedSession]) -> Snapshot:
+    return snapshot_of(
+        members,
+        list(sessions),
+        referrals=[(a, b) for a, b in NEWCOMER_REFERRALS if a in members and b in members],
+        now="2026-01-01",
+    )
+
+
+def _established(sessions: list[Session], day: str = "2024-06-01") -> list[DatedSession]:
+    return [(h, r, day, hours, rating) for h, r, hours, rating in sessions]
+
+
+def _friends_help_each_other(start: str) -> list[DatedSession]:
+    """Three rounds ten days apart from ``start``: each friend helps the next for two hours,
+    rated 9 or 10."""
+    days = [pd.Timestamp(start) + pd.Timedelta(days=10 * k) for k in range(3)]
+    return [
+        (f"f{i}", f"f{(i + 1) % 4}", str(day.date()), 2, 9 + (i + k) % 2)
+        for k, day in enumerate(days)
+        for i in range(4)
+    ]
+
+
+def _met_by_established(newcomers: list[str], day: str) -> list[DatedSession]:
+    """Cai and Dan, long-standing members, each help every newcomer once on ``day``."""
+    return [(helper, m, day, 1, 9) for m in newcomers for helper in ("cai", "dan")]
+
+
+def _newcomer_table(sessions: list[DatedSession]) -> pd.DataFrame:
+    members = {**HONEST, **FRIENDS, **PUPPETS, **SOLO}
+    snapshot = _dated(members, _established(HONEST_SESSIONS) + sessions)
+    return trust_scores(snapshot, seeds=SEEDS).set_index("member_id")
+
+
+PUPPET_TRADE: list[DatedSession] = [
+    (f"p{i}", f"p{j}", f"2025-05-{10 + 3 * i + j:02d}", 2, 10)
+    for i in range(4)
+    for j in range(4)
+    if i != j
+]
+
+
+def test_friends_known_to_established_members_score_like_other_newcomers() -> None:
+    # Cai and Dan meet every friend, and the solo newcomer, before the friends help one
+    # another; the puppets trade the same hours among themselves and meet nobody.
+    table = _newcomer_table(
+        _met_by_established([*FRIENDS, "solo"], "2025-05-06")
+        + _friends_help_each_other("2025-05-10")
+        + PUPPET_TRADE
+    )
+    friends, puppets = table.loc[list(FRIENDS)], table.loc[list(PUPPETS)]
+    assert (friends["insular_share"] == 0).all()
+    # Nobody trusted vouches for the friends or for Solo (they were helped, not helping):
+    # they score what a member nothing is held against scores.
+    np.testing.assert_allclose(friends["trust_score"], table.loc["solo", "trust_score"])
+    assert table.loc["solo", "trust_score"] == pytest.approx(0.5)
+    assert friends["low_reason"].isna().all()
+    assert (puppets["insular_share"] == 1).all()
+    assert (puppets["trust_score"] < 0.25).all()
+    assert (puppets["low_reason"] == "insular_help").all()
+
+
+def test_friends_who_help_established_members_earn_trust_as_a_newcomer_would() -> None:
+    # f0 and Solo each help Eli once; the friends help one another once they are known.
+    table = _newcomer_table(
+        [
+            *_met_by_established([*FRIENDS, "solo"], "2025-05-06"),
+            ("f0", "eli", "2025-05-07", 1, 9),
+            ("solo", "eli", "2025-05-07", 1, 9),
+            *_friends_help_each_other("2025-05-10"),
+        ]
+    )
+    assert table.loc["solo", "trust_score"] > 0.5
+    # As much as Solo, and a little more: what f0 passes on comes back a little round the
+    # circle of friends, as it would round any circle of members.
+    assert table.loc["f0", "trust_score"] == pytest.approx(
+        table.loc["solo", "trust_score"], rel=0.01
+    )
+    assert table.loc["f0", "trust_score"] >= table.loc["solo", "trust_score"]
+    # f0's vouch for f3 (who helped it) passes trust on, as any known member's would.
+    assert table.loc["f3", "positive_trust"] > 0
+    assert table.loc["f3", "self_conferred_trust"] == 0
+
+
+def test_friends_nobody_outside_had_met_are_insular_until_two_established_members_have() -> None:
+    # The friends help one another from May 10; Cai and Dan meet them only in June. Until
+    # then their help is what a group of puppets' would be; the rounds after are not.
+    late = _newcomer_table(
+        _met_by_established(list(FRIENDS), "2025-06-05") + _friends_help_each_other("2025-05-10")
+    )
+    friends = late.loc[list(FRIENDS)]
+    assert (friends["insular_share"] > 0).all()
+    assert (friends["insular_share"] < 1).all()
+    assert (friends["trust_score"] < 0.5).all()
+    # Ann's referral is one established member's word, as a farm's recruiter's is for his
+    # fakes: with Cai alone meeting them too they are known, with neither, never.
+    cai_only = [
+        (h, r, d, hours, rating)
+        for h, r, d, hours, rating in _met_by_established(list(FRIENDS), "2025-05-06")
+        if h == "cai"
+    ]
+    known = _newcomer_table(cai_only + _friends_help_each_other("2025-05-10"))
+    assert (known.loc[list(FRIENDS), "insular_share"] == 0).all()
+    unknown = _newcomer_table(_friends_help_each_other("2025-05-10"))
+    assert (unknown.loc[list(FRIENDS), "insular_share"] == 1).all()
+    assert (
+        unknown.loc[list(FRIENDS), "trust_score"] < late.loc[list(FRIENDS), "trust_score"]
+    ).all()
+
+
+def test_the_bottom_is_ordered_by_the_evidence_against() -> None:
+    # Five strangers who each helped long-standing members, who complained: one, two or
+    # three complaints, of different strengths; Gus did nothing at all.
+    strangers = dict.fromkeys(("one", "two", "three", "mild", "gus"), "2025-04-01")
+    complaints: list[Session] = [
+        ("one", "ann", 1, -8),
+        ("two", "ann", 1, -8),
+        ("two", "bo", 1, -8),
+        ("three", "ann", 1, -8),
+        ("three", "bo", 1, -8),
+        ("three", "cai", 1, -8),
+        ("mild", "ann", 1, -2),
+    ]
+    model = trust_model(
+        _snapshot({**HONEST, **strangers}, HONEST_SESSIONS + complaints), seeds=SEEDS
+    )
+    table = model.scores().set_index("member_id")
+    score = table["trust_score"]
+    assert score["three"] < score["two"] < score["one"] < score["mild"] < score["gus"]
+    assert (score > 0).all()
+    assert score["gus"] == pytest.approx(0.5)
+    assert table.loc[["one", "two", "three", "mild"], "low_reason"].eq("complaints").all()
+    assert pd.isna(table.loc["gus", "low_reason"])
+    assert table.loc[list(HONEST), "low_reason"].isna().all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(sorted(HONEST)), unique=True, max_size=3),
+            st.integers(-10, -1),
+            st.integers(0, 3),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_scores_at_the_bottom_differ_when_the_evidence_does(
+    accounts: list[tuple[list[str], int, int]],
+) -> None:
+    """Fresh accounts, each complained about by some long-standing members with one rating
+    and trading some hours with a twin that joined with it: more evidence against, strictly
+    lower score; the same evidence, the same score; never 0."""
+    members = dict(HONEST)
+    sessions = list(HONEST_SESSIONS)
+    for i, (complainants, rating, insular) in enumerate(accounts):
+        members[f"a{i}"] = members[f"t{i}"] = "2025-05-20"
+        sessions += [(f"a{i}", c, 1, rating) for c in complainants]
+        sessions += [(f"a{i}", f"t{i}", insular, 10)] if insular else []
+    model = trust_model(_snapshot(members, sessions), seeds=SEEDS)
+    ids = list(model.snapshot.members["member_id"])
+    fresh = [ids.index(f"a{i}") for i in range(len(accounts))]
+    score, against = model.trust_score[fresh], model.evidence_against[fresh]
+    assert (score > 0).all()
+    assert (model.positive_trust[fresh] == 0).all()
+    for i in range(len(fresh)):
+        for j in range(len(fresh)):
+            if against[i] < against[j] * (1 - 1e-9):
+                assert score[i] > score[j]
+            if accounts[i][0] == accounts[j][0] and accounts[i][1:] == accounts[j][1:]:
+                assert score[i] == score[j]

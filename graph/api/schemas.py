@@ -92,6 +92,10 @@ class TrustDetail(Public):
     trust_score: float = Score
     trust_rank: int
     trust_percentile: float
+    low_reason: str | None = Field(
+        description="What weighs most against a member scoring below 0.5: complaints, "
+        "insular_help or self_conferred_trust; null for the others."
+    )
     positive_trust: float
     self_conferred_trust: float
     distrust: float
