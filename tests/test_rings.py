@@ -165,6 +165,13 @@ def test_risk_is_the_strongest_ring_of_each_member_with_its_doubted_trust() -> N
     assert risk.loc["wu", "ring_id"] == ""
     assert risk.loc["wu", "fraud_risk"] == pytest.approx(0.5)
     assert risk.loc["gus", "fraud_risk"] == 0.0
+    # Without claims nobody has a claims score; with them, a claim that stands adds to risk.
+    assert (risk["claims_score"] == 0).all()
+    claims = pd.DataFrame({"member_id": ["zed", "gus", "nobody"], "claims_score": [0.5, 0.25, 1]})
+    both = risk_table(snapshot, rings, trust_score=trust, claims=claims).set_index("member_id")
+    assert both.loc["gus", "fraud_risk"] == both.loc["gus", "claims_score"] == 0.25
+    assert both.loc["zed", "fraud_risk"] == pytest.approx(1 - (1 - loop["score"]) * 0.5)
+    assert both.loc["xu", "fraud_risk"] == risk.loc["xu", "fraud_risk"]
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,12 @@ class Risk(Public):
     fraud_risk: float = Score
     ring_score: float = Score
     trust_doubt: float = Score
+    claims_score: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Implausible claims (more than 24 hours in a day, habitual overlapping "
+        "sessions) that the data's time resolution lets stand; 0 when it cannot show them.",
+    )
     ring_id: str | None
     ring_kind: str | None
 

@@ -6,6 +6,7 @@ Nothing here reads files, stores or settings: parameters arrive as keyword argum
 
 from graph.metrics import (
     centrality,
+    claims,
     dense,
     evaluation,
     fanout,
@@ -18,6 +19,7 @@ from graph.metrics import (
 
 __all__ = [
     "centrality",
+    "claims",
     "dense",
     "evaluation",
     "fanout",

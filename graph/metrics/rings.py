@@ -73,7 +73,15 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 #: Columns of :func:`risk_table`'s result, in order.
-RISK_COLUMNS = ["member_id", "fraud_risk", "ring_score", "trust_doubt", "ring_id", "ring_kind"]
+RISK_COLUMNS = [
+    "member_id",
+    "fraud_risk",
+    "ring_score",
+    "trust_doubt",
+    "claims_score",
+    "ring_id",
+    "ring_kind",
+]
 #: Columns of :func:`detect_rings`'s table, in order (one row per ring).
 RING_COLUMNS = [
     "ring_id",
@@ -660,7 +668,11 @@ def detect_rings(
 
 
 def risk_table(
-    snapshot: Snapshot, rings: pd.DataFrame, *, trust_score: pd.Series | None = None
+    snapshot: Snapshot,
+    rings: pd.DataFrame,
+    *,
+    trust_score: pd.Series | None = None,
+    claims: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per member, ``risk.csv``: columns :data:`RISK_COLUMNS`.
 
@@ -668,8 +680,14 @@ def risk_table(
     ring's ``ring_id`` and ``ring_kind`` (empty when none). ``trust_doubt`` is how far the
     member's trust score (``trust_score``, by ``member_id``; e.g. ``trust.csv``'s) falls below
     the 0.5 of a member nothing is known about, in [0, 1]: evidence against the member from
-    complaints and insular help. ``fraud_risk = 1 − (1 − ring_score)·(1 − trust_doubt)`` in
-    [0, 1]: either alone can make a member risky, and both together more so.
+    complaints and insular help. ``claims_score`` is the member's implausible claims
+    (``claims``: :attr:`graph.metrics.claims.ClaimsResult.members`, e.g. ``claims.csv``; 0 for
+    members not in it), in [0, 1]; it is 0 wherever the data's time resolution cannot show the
+    claim (placeholder durations, date-only timestamps for overlaps), so it adds to risk only
+    where the data lets the claim stand.
+
+    ``fraud_risk = 1 − (1 − ring_score)·(1 − trust_doubt)·(1 − claims_score)`` in [0, 1]: any one
+    alone can make a member risky, and several together more so.
     """
     members = snapshot.members["member_id"].reset_index(drop=True)
     n = len(members)
@@ -689,12 +707,18 @@ def risk_table(
     if trust_score is not None:
         score = trust_score.reindex(members).fillna(_UNKNOWN_TRUST).to_numpy(dtype=np.float64)
         doubt = np.clip((_UNKNOWN_TRUST - score) / _UNKNOWN_TRUST, 0.0, 1.0)
+    claimed = np.zeros(n)
+    if claims is not None and len(claims):
+        position = pd.Index(members).get_indexer(claims["member_id"])
+        known = position >= 0
+        claimed[position[known]] = claims["claims_score"].to_numpy(dtype=np.float64)[known]
     return pd.DataFrame(
         {
             "member_id": members,
-            "fraud_risk": 1.0 - (1.0 - ring_score) * (1.0 - doubt),
+            "fraud_risk": 1.0 - (1.0 - ring_score) * (1.0 - doubt) * (1.0 - claimed),
             "ring_score": ring_score,
             "trust_doubt": doubt,
+            "claims_score": claimed,
             "ring_id": pd.Series(ring_id, dtype="str"),
             "ring_kind": pd.Series(ring_kind, dtype="str"),
         },
