@@ -312,10 +312,11 @@ class GeneratorParams:
 class PlantedGroup:
     """Ground truth of one planted group.
 
-    ``members`` are the planted accounts (a sybil farm lists its recruiter first, then the fake
-    referees; a loop lists accounts in cycle order). ``session_ids`` are the planted sessions
-    (the fraudulent ones, or an honest circle's mutual sessions); camouflage sessions are not
-    included.
+    ``members`` are the planted accounts (a sybil farm lists its recruiter first, then its
+    referees; a loop lists accounts in cycle order), recruited established members included.
+    ``session_ids`` are the planted sessions (the fraudulent ones, or an honest circle's or
+    cohort's mutual sessions); camouflage, padding and a cohort's help from established
+    members are not included. ``kind`` is in `FRAUD_KINDS` or `HONEST_KINDS`.
     """
 
     group_id: str
@@ -1679,6 +1680,9 @@ def generate(params: GeneratorParams) -> GeneratedDataset:
     ['session_id', 'helper_id', 'recipient_id', 'started_at']
     >>> sorted({g.kind for g in ds.truth})
     ['honest_circle', 'loop', 'pair', 'sybil_farm']
+    >>> adapted = generate(GeneratorParams(members=1000, seed=7, adaptations=("slow", "padded")))
+    >>> sorted({g.kind for g in adapted.truth})
+    ['honest_circle', 'honest_cohort', 'loop', 'pair', 'sybil_farm']
     """
     p = params.resolved()
     assert p.communities is not None
@@ -1939,7 +1943,9 @@ def write_dataset(dataset: GeneratedDataset, out_dir: Path) -> dict[str, Path]:
 
     CSVs are UTF-8 with a header row and no index; missing optional values are empty fields.
     ``truth.json`` is ``{"params": {...}, "groups": [{"group_id", "kind", "members",
-    "session_ids"}, ...]}`` with the resolved parameters.
+    "session_ids"}, ...]}`` with the resolved parameters: ``adaptations`` a list of names and
+    ``honest_cohorts`` a count (files written before they existed lack both;
+    `GeneratorParams.from_dict` reads those as no adaptations and no cohorts).
 
     Parameters
     ----------

@@ -21,16 +21,28 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from graph.schema import PROPERTIES_COLUMN, RING_KINDS, RING_STATUSES, RingKind, RingStatus
+from graph.schema import (
+    DETECTED_RING_KINDS,
+    LEGACY_RING_KINDS,
+    PROPERTIES_COLUMN,
+    RING_KINDS,
+    RING_STATUSES,
+    DetectedRingKind,
+    RingKind,
+    RingStatus,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = [
+    "DETECTED_RING_KINDS",
+    "LEGACY_RING_KINDS",
     "RING_KINDS",
     "RING_STATUSES",
     "SESSION_STATUSES",
     "Community",
+    "DetectedRingKind",
     "HelpSession",
     "Member",
     "Merchant",

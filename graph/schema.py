@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "DETECTED_RING_KINDS",
+    "LEGACY_RING_KINDS",
     "MEMBER_REFERENCES",
     "PROPERTIES_COLUMN",
     "RING_KINDS",
     "RING_STATUSES",
     "TABLES",
     "ColumnSpec",
+    "DetectedRingKind",
     "RingKind",
     "RingStatus",
     "TableName",
@@ -129,8 +132,15 @@ def canonical_columns(table: TableName) -> list[str]:
     return [*TABLES[table].column_names, PROPERTIES_COLUMN]
 
 
+DetectedRingKind = Literal["loop", "pair", "sybil_farm", "dense"]
+#: What fraud-ring detection looks for (:mod:`graph.metrics.rings`), most specific first.
+DETECTED_RING_KINDS: tuple[DetectedRingKind, ...] = ("loop", "pair", "sybil_farm", "dense")
+#: Kinds earlier versions detected, which stores may still hold: "implausible" (claims that
+#: cannot be true) is a data-quality finding per member now (:mod:`graph.metrics.claims`),
+#: not a ring, but rings stored with it still load, list and can be reviewed.
+LEGACY_RING_KINDS: tuple[Literal["implausible"], ...] = ("implausible",)
 RingKind = Literal["loop", "pair", "sybil_farm", "implausible", "dense"]
-#: What fraud-ring detection looks for (:mod:`graph.metrics.rings`).
+#: Every kind a stored ring may have: the detected kinds and the legacy ones.
 RING_KINDS: tuple[RingKind, ...] = ("loop", "pair", "sybil_farm", "implausible", "dense")
 RingStatus = Literal["open", "confirmed", "dismissed"]
 #: A ring is open until a reviewer confirms or dismisses it.

@@ -17,7 +17,7 @@ from graph.rings import ring_as_dict, ring_id_for
 from graph.store import SqliteStore
 from tests.conftest import NOW, WriteDataset
 from tests.test_cli_process import run
-from tests.test_rings_store import FARM, LOOP, PAIR, T0
+from tests.test_rings_store import FARM, LEGACY, LOOP, PAIR, T0
 
 runner = CliRunner()
 
@@ -147,6 +147,31 @@ def test_list_never_cuts_a_ring_id(
     assert done.returncode == 0, done.stderr
     listed = [line.split()[1] for line in done.stdout.splitlines() if "│" in line]
     assert sorted(listed) == sorted([longest, "loop-1"])
+
+
+def test_a_legacy_implausible_ring_lists_shows_and_takes_a_review(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    """Rings of the kind earlier versions found ("implausible") stay workable, their ids (the
+    longest kind's, suffixed) never cut."""
+    legacy = replace(LEGACY, ring_id=f"{ring_id_for('implausible', LEGACY.members)}-2")
+    path = tmp_path / "rings.db"
+    with SqliteStore(path) as store:
+        ingest(write_dataset(), store, now=NOW)
+        store.save_rings([legacy, LOOP])
+    done = run("rings", "list", "--store", path, COLUMNS="80")
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[1] for line in done.stdout.splitlines() if "│" in line] == [
+        legacy.ring_id,
+        "loop-1",
+    ]
+    code, output = timebank("rings", "show", legacy.ring_id, "--store", path)
+    assert code == 0
+    assert f"{legacy.ring_id}: implausible, open, score 0.93" in output
+    code, output = review(path, legacy.ring_id, "dismissed", "one-hour ratings, not fraud")
+    assert code == 0, output
+    with SqliteStore(path) as store:
+        assert store.ring(legacy.ring_id) == replace(legacy, status="dismissed")
 
 
 def test_unknown_rings_and_bad_reviews_exit_2_with_a_message(ring_store: Path) -> None:

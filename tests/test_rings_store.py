@@ -60,6 +60,24 @@ FARM = Ring(
     status="dismissed",
 )
 
+#: A ring of the kind earlier versions detected (issue 14 made implausible claims a finding per
+#: member, graph.metrics.claims), as they stored it: stores still hold such rings.
+LEGACY = Ring(
+    ring_id="implausible-5d4b1f0c9e2a",
+    kind="implausible",
+    members=("m1", "m2", "m3"),
+    session_ids=("s1", "s4"),
+    score=0.93,
+    reasons=(
+        "claims that cannot be true: more than 24 hours in a day, or sessions that overlap "
+        "with different recipients",
+    ),
+    first_at=T0,
+    last_at=T0 + timedelta(days=29),
+    hours=2.0,
+    credits=2.0,
+)
+
 
 @pytest.fixture
 def stocked(store: GraphStore, write_dataset: WriteDataset) -> GraphStore:
@@ -79,6 +97,24 @@ def test_rings_come_back_as_saved_most_suspicious_first(stocked: GraphStore) -> 
     assert stocked.rings(status="confirmed") == [PAIR]
     assert stocked.rings(status="dismissed") == [FARM]
     assert stocked.ring_reviews("loop-1") == []
+
+
+def test_a_legacy_implausible_ring_loads_lists_and_takes_reviews(stocked: GraphStore) -> None:
+    stocked.save_rings([LOOP, LEGACY])
+    assert stocked.rings() == [LEGACY, LOOP]
+    assert stocked.ring(LEGACY.ring_id) == LEGACY
+    assert stocked.rings(status="open") == [LEGACY, LOOP]
+    stocked.review_ring(LEGACY.ring_id, "dismissed", reviewer="ann", note="one-hour ratings", at=T0)
+    dismissed = replace(LEGACY, status="dismissed")
+    assert stocked.ring(LEGACY.ring_id) == dismissed
+    assert stocked.ring_reviews(LEGACY.ring_id) == [
+        RingReview(LEGACY.ring_id, "dismissed", "ann", "one-hour ratings", T0)
+    ]
+    # Detection no longer finds such rings: a run keeps the stored one and its decision.
+    rings, reviews = reconcile([replace(LOOP, ring_id="")], stocked.rings(), now=T0)
+    assert (rings, reviews) == ([LOOP, dismissed], [])
+    stocked.save_rings(rings, reviews)
+    assert stocked.rings() == [dismissed, LOOP]
 
 
 def test_saving_again_replaces_a_rings_evidence_but_not_its_decision(stocked: GraphStore) -> None:

@@ -15,6 +15,8 @@ from graph.model import RING_KINDS, RING_STATUSES
 from graph.rings import MAX_NOTE_CHARS
 
 TierName = Literal["none", "time_volunteer", "community_head", "symbiotic_member", "city_partner"]
+#: Every kind a stored ring may have: "implausible" only on rings earlier versions stored
+#: (graph.schema.LEGACY_RING_KINDS), which still list and take reviews.
 RingKindName = Literal["loop", "pair", "sybil_farm", "implausible", "dense"]
 RingStatusName = Literal["open", "confirmed", "dismissed"]
 assert set(TierName.__args__) == set(TIER_LEVELS)  # type: ignore[attr-defined]

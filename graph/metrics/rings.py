@@ -1,4 +1,4 @@
-"""Fraud rings: collusive credit loops, reciprocal minting, sybil farms, impossible claims.
+"""Fraud rings: collusive credit loops, reciprocal minting, sybil farms, dense blocks.
 
 Each detector proposes candidate groups of members with the sessions that make the case; every
 candidate is then scored on the same signals, and the score's reasons say, in words, which
@@ -17,12 +17,16 @@ Detectors
 ``sybil_farm``
     A recruiter with at least ``min_farm_referees`` referees who joined within two days of one
     another and trade mainly (``farm_share`` of their hours) with him or with one another.
-``implausible``
-    A helper who logged more than 24 hours in a day, or keeps claiming sessions that overlap in
-    time with different recipients.
 ``dense``
     Fraudar's camouflage-resistant dense blocks of help (:mod:`graph.metrics.dense`): groups
     the patterns above miss.
+
+A group is a ring only because of how credits flow among its members. Claims that cannot be
+true (more than 24 hours in a day, overlapping sessions) are one member's, and whether they can
+be judged depends on the data's time resolution: they are :mod:`graph.metrics.claims`' finding,
+folded into each member's risk by :func:`risk_table`, never a ring. Rings of kind
+``"implausible"`` stored by earlier versions still load and can be reviewed
+(:data:`~graph.schema.LEGACY_RING_KINDS`); none is found any more.
 
 Signals and score
 -----------------
@@ -39,9 +43,8 @@ For a candidate's members and sessions (its *evidence*):
 
 ``score = 1 − Π (1 − wᵢ·sᵢ)`` over the signals ``sᵢ ∈ [0, 1]`` with weights ``wᵢ`` — any one
 strong signal raises the score, several together raise it further — times ``0.5 + 0.5·inside``
-so that a group whose members mostly trade with others cannot score high. Physically impossible
-claims score at least :data:`IMPOSSIBLE_SCORE`. Rings scoring at least :data:`FLAG_SCORE`
-(0.5) are *flagged*: the review queue.
+so that a group whose members mostly trade with others cannot score high. Rings scoring at least
+:data:`FLAG_SCORE` (0.5) are *flagged*: the review queue.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from scipy import sparse
 
 from graph.metrics.dense import dense_blocks
 from graph.metrics.insular import _seconds
-from graph.model import RING_KINDS, Ring, RingKind, Snapshot
+from graph.model import DETECTED_RING_KINDS, DetectedRingKind, Ring, Snapshot
 from graph.rings import ring_id_for
 
 __all__ = [
@@ -96,16 +99,12 @@ RING_COLUMNS = [
     "credits",
 ]
 
-#: Share of a helper's sessions that must overlap others for the overlaps to count as claims.
-OVERLAP_SHARE = 0.2
 #: The trust score of a member nothing is known about (:mod:`graph.metrics.trust`'s prior).
 _UNKNOWN_TRUST = 0.5
 #: Detectors from the most specific pattern to the most general.
-_SPECIFICITY = {kind: place for place, kind in enumerate(RING_KINDS)}
+_SPECIFICITY = {kind: place for place, kind in enumerate(DETECTED_RING_KINDS)}
 #: Rings scoring at least this are flagged: the review queue.
 FLAG_SCORE = 0.5
-#: The least score of a ring whose claims cannot physically be true.
-IMPOSSIBLE_SCORE = 0.9
 _DAY = 86_400
 #: Signal weights: how far each signal alone can raise the score.
 _WEIGHTS = {
@@ -173,7 +172,7 @@ def _positions(rows: IntArray, some: IntArray) -> IntArray:
 
 @dataclass(frozen=True)
 class _Candidate:
-    kind: RingKind
+    kind: DetectedRingKind
     members: tuple[int, ...]
     evidence: IntArray  # indices into _Help arrays
 
@@ -386,42 +385,6 @@ def _farm_candidates(
     return candidates
 
 
-def _implausible_candidates(help_: _Help, *, min_overlaps: int) -> list[_Candidate]:
-    """Helpers who claim more than 24 hours in a day, or keep claiming sessions that overlap
-    in time with different recipients (one overlap is more likely a mistyped time)."""
-    # Sessions come in time order, so by helper they come by helper, then time.
-    order = help_.by_helper
-    helper, started = help_.helper[order], help_.started[order]
-    ended = started + np.round(help_.hours[order] * 3600).astype(np.int64)
-    recipient = help_.recipient[order]
-    overlap = (
-        (helper[1:] == helper[:-1]) & (started[1:] < ended[:-1]) & (recipient[1:] != recipient[:-1])
-    )
-    n = len(help_.joined)
-    overlaps = np.bincount(helper[1:][overlap], minlength=n)
-    sessions = np.bincount(helper, minlength=n)
-    # A busy helper's rounded or mistyped times overlap now and then; a claimed pattern does
-    # not: many overlaps, and a good share of the helper's sessions.
-    habitual = (overlaps >= min_overlaps) & (overlaps >= OVERLAP_SHARE * sessions)
-    flagged = np.zeros(len(order), dtype=bool)
-    flagged[1:] |= overlap
-    flagged[:-1] |= overlap
-    flagged &= habitual[helper]
-    # Hours per helper and day: each (helper, day) is one run of the helper-then-time order.
-    day_key = helper * 100_000 + started // _DAY
-    runs = _run_starts(day_key)
-    day_hours = np.add.reduceat(help_.hours[order], runs) if len(runs) else np.zeros(0)
-    flagged |= np.repeat(day_hours, np.diff(np.append(runs, len(order)))) > 24
-    at = np.flatnonzero(flagged)
-    candidates = []
-    for run in np.split(at, _run_starts(helper[at])[1:]) if len(at) else []:
-        member = int(helper[run[0]])
-        rows = order[run]
-        partners = sorted(set(help_.recipient[rows].tolist()) - {member})
-        candidates.append(_Candidate("implausible", (member, *partners), np.sort(rows)))
-    return candidates
-
-
 def _dense_candidates(snapshot: Snapshot, help_: _Help) -> list[_Candidate]:
     """Fraudar's dense blocks (:func:`graph.metrics.dense.dense_blocks`), as candidates."""
     blocks = dense_blocks(snapshot)
@@ -491,17 +454,15 @@ def _signals(
     )
 
 
-def _score(kind: RingKind, signals: _Signals) -> float:
+def _score(signals: _Signals) -> float:
     clear = 1.0
     for name, weight in _WEIGHTS.items():
         clear *= 1.0 - weight * float(getattr(signals, name))
     score = (1.0 - clear) * (0.5 + 0.5 * signals.inside)
-    if kind == "implausible":
-        score = max(score, IMPOSSIBLE_SCORE)
     return float(np.clip(score, 0.0, 1.0))
 
 
-def _reasons(kind: RingKind, candidate: _Candidate, signals: _Signals) -> tuple[str, ...]:
+def _reasons(kind: DetectedRingKind, candidate: _Candidate, signals: _Signals) -> tuple[str, ...]:
     size = len(candidate.members)
     reasons = [
         {
@@ -509,8 +470,6 @@ def _reasons(kind: RingKind, candidate: _Candidate, signals: _Signals) -> tuple[
             "pair": "two members gave each other large hours back and forth within days",
             "sybil_farm": f"a recruiter whose {size - 1} referees trade mainly with him or "
             "with one another",
-            "implausible": "claims that cannot be true: more than 24 hours in a day, or "
-            "sessions that overlap with different recipients",
             "dense": f"an unusually dense block of help among {size} members",
         }[kind]
     ]
@@ -540,7 +499,6 @@ def detect_rings(
     min_pair_hours: float = 4,
     min_farm_referees: int = 3,
     farm_share: float = 0.6,
-    min_overlaps: int = 3,
     min_score: float = 0.3,
 ) -> pd.DataFrame:
     """Suspected fraud rings, most suspicious first: columns :data:`RING_COLUMNS`.
@@ -561,9 +519,6 @@ def detect_rings(
     min_farm_referees, farm_share
         A sybil farm: at least this many referees, each with at least this share of his
         hours inside the recruiter's family.
-    min_overlaps
-        Overlapping sessions a helper must claim before the overlaps count as impossible
-        claims rather than mistyped times (more than 24 hours in a day always counts).
     min_score
         Candidates scoring less are left out (ordinary reciprocity).
 
@@ -586,8 +541,6 @@ def detect_rings(
         raise ValueError(f"min_farm_referees must be at least 2, not {min_farm_referees}")
     if not 0 < farm_share <= 1:
         raise ValueError(f"farm_share must be in (0, 1], not {farm_share}")
-    if min_overlaps < 1:
-        raise ValueError(f"min_overlaps must be at least 1, not {min_overlaps}")
     if not 0 <= min_score <= 1:
         raise ValueError(f"min_score must be in [0, 1], not {min_score}")
     help_ = _Help.of(snapshot)
@@ -607,13 +560,12 @@ def detect_rings(
         *_farm_candidates(
             snapshot, help_, min_referees=min_farm_referees, share=farm_share, burst_days=2
         ),
-        *_implausible_candidates(help_, min_overlaps=min_overlaps),
         *_dense_candidates(snapshot, help_),
     ]
     scored = []
     for candidate in candidates:
         signals = _signals(candidate, help_, identifiers, percentile)
-        score = _score(candidate.kind, signals)
+        score = _score(signals)
         if score >= min_score and len(candidate.evidence):
             scored.append((score, candidate, signals))
     # A group several detectors found is reported by the most specific one (a loop rather than
