@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from graph.metrics import fanout, growth, rings, tiers, trust
+from graph.metrics import claims, fanout, growth, rings, tiers, trust
 from graph.metrics.growth import Ledger
 from graph.metrics.tiers import Policy
 from graph.model import RING_STATUSES, Ring, RingReview, Snapshot
@@ -45,6 +45,7 @@ RESULT_FILES = (
     "trust.csv",
     "fanout.csv",
     "pyramid.csv",
+    "claims.csv",
     "risk.csv",
     "tiers.csv",
     "growth.csv",
@@ -67,6 +68,9 @@ class Analysis:
     #: The trust computation behind ``trust.csv``, kept for explanations
     #: (:meth:`~graph.metrics.trust.TrustModel.explain`).
     trust_model: trust.TrustModel | None = None
+    #: The implausible claims behind ``claims.csv``, with the data's inferred time resolution
+    #: (``summary.json``'s ``time_resolution``) and the sessions in each claim.
+    claims: claims.ClaimsResult | None = None
 
     def step(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """Run one analytic, keep its table as ``<name>.csv`` and its time as ``name``."""
@@ -93,12 +97,13 @@ def run_analytics(
     stored_rings: Sequence[Ring] = (),
     now: datetime | None = None,
 ) -> Analysis:
-    """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, fraud rings, tiers,
-    growth.
+    """Run every analytic on ``snapshot``: trust, fan-out and pyramid risk, fraud rings,
+    implausible claims, tiers, growth.
 
     Each step reads the ones before: trust discredits the members of rings reviewers
-    confirmed (``stored_rings``), ring scores read trust, tiers read trust, fan-out and the open
-    or confirmed rings. Detected rings are reconciled with ``stored_rings`` (stable ids, review
+    confirmed (``stored_rings``), ring scores read trust, risk reads rings, trust and the claims
+    the data's time resolution lets stand, tiers read trust, fan-out and the open or confirmed
+    rings. Detected rings are reconciled with ``stored_rings`` (stable ids, review
     decisions kept; ``now`` dates any reopening, default the current time). ``policy`` is the
     tier policy (default: the shipped one, :func:`graph.policy.load_policy`); ``ledger`` says
     whether recipients pay for help (``"classic"``) or credits are minted (``"minting"``), see
@@ -126,9 +131,18 @@ def run_analytics(
     }
     candidates["ring_id"] = candidates["ring_id"].replace(stable)
     analysis.seconds["rings"] = time.perf_counter() - started
+    started = time.perf_counter()
+    analysis.claims = found = claims.implausible_claims(snapshot)
+    analysis.tables["claims.csv"] = found.members
+    analysis.seconds["claims"] = time.perf_counter() - started
     analysis.step(
         "risk",
-        lambda: rings.risk_table(snapshot, candidates, trust_score=trust_by_member["trust_score"]),
+        lambda: rings.risk_table(
+            snapshot,
+            candidates,
+            trust_score=trust_by_member["trust_score"],
+            claims=found.members,
+        ),
     )
     held = {m for ring in analysis.rings if ring.status != "dismissed" for m in ring.members}
     analysis.step(
@@ -198,7 +212,9 @@ def analyze(
     """Analyse ``store`` (:func:`analyze_store`) and write the results into ``out_dir``.
 
     Writes :data:`RESULT_FILES`, :data:`RINGS_FILE` (``{"rings": [...]}``, most suspicious
-    first) and ``summary.json`` (counts, as_of, seconds per step, plus ``extra_summary``).
+    first) and ``summary.json`` (counts, as_of, the data's inferred ``time_resolution``
+    (:meth:`~graph.metrics.claims.TimeResolution.as_dict`), seconds per step, plus
+    ``extra_summary``).
     ``seconds`` carries timings of steps done before (e.g. ingest).
     """
     done = analyze_store(store, as_of=as_of, policy=policy, ledger=ledger, write_back=write_back)
@@ -217,6 +233,9 @@ def analyze(
         "counts": {table: len(getattr(snapshot, table)) for table in COUNTED_TABLES},
         "files": [*analysis.tables, RINGS_FILE],
         "member_results_stored": done.member_results_stored,
+        "time_resolution": (
+            None if analysis.claims is None else analysis.claims.resolution.as_dict()
+        ),
         "rings": {
             status: sum(ring.status == status for ring in analysis.rings)
             for status in RING_STATUSES

@@ -305,10 +305,11 @@ def analyze(
         ),
     ] = LedgerKind.minting,
 ) -> None:
-    """Run every analytic and write into --out: trust.csv, fanout.csv, pyramid.csv, risk.csv,
-    tiers.csv, growth.csv and cohorts.csv (one row per member or period), rings.json (the
-    fraud-ring review queue) and summary.json (counts, timings); rejects.csv too when rows of
-    DATA_DIR are rejected."""
+    """Run every analytic and write into --out: trust.csv, fanout.csv, pyramid.csv, claims.csv,
+    risk.csv, tiers.csv, growth.csv and cohorts.csv (one row per member, member with an
+    implausible claim, or period), rings.json (the fraud-ring review queue) and summary.json
+    (counts, the data's time resolution, timings); rejects.csv too when rows of DATA_DIR are
+    rejected."""
     if (data_dir is None) == (store is None):
         raise typer.BadParameter("give a DATA_DIR or --store, not both", param_hint="DATA_DIR")
     from graph.analyze import analyze as run_analyze
