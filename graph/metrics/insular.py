@@ -146,7 +146,8 @@ class _Links:
         self.helper = sessions["helper"].to_numpy()
         self.recipient = sessions["recipient"].to_numpy()
         self.joined = _seconds(snapshot.members["joined_at"].to_numpy())
-        joined_helper, joined_recipient = self.joined[self.helper], self.joined[self.recipient]
+        self.joined_helper = joined_helper = self.joined[self.helper]
+        self.joined_recipient = joined_recipient = self.joined[self.recipient]
         self.started = _seconds(sessions["started_at"].to_numpy())
         self.window = window_days * _DAY
         self.early = self.started - np.maximum(joined_helper, joined_recipient) <= self.window
@@ -174,12 +175,18 @@ def _known_since(
     rating = sessions["rating"].to_numpy(dtype=np.float64)
     # A confirmed session that is not a complaint, with a partner outside the member's links.
     friendly = (sessions["status"] == "confirmed").to_numpy() & ~(rating < 0) & ~links.linked
-    heard = np.ones(n, dtype=bool) if discredited is None else ~discredited
     started, joined = links.started, links.joined
     members, partners, times = [], [], []
-    for member, partner in ((links.helper, links.recipient), (links.recipient, links.helper)):
-        meets = friendly & concerned[member] & heard[partner]
-        meets &= started - joined[partner] >= links.window
+    for member, partner, partner_joined in (
+        (links.helper, links.recipient, links.joined_recipient),
+        (links.recipient, links.helper, links.joined_helper),
+    ):
+        # Whole-column comparisons first; each gather by member number costs a random read
+        # per session.
+        meets = friendly & (started - partner_joined >= links.window)
+        meets &= concerned[member]
+        if discredited is not None:
+            meets &= ~discredited[partner]
         members.append(member[meets])
         partners.append(partner[meets])
         times.append(started[meets])
@@ -188,8 +195,9 @@ def _known_since(
     referee = referrals["referee"].to_numpy()
     referrer = referrals["referrer"].to_numpy()
     referred = _seconds(referrals["referred_at"].to_numpy())
-    vouched = concerned[referee] & heard[referrer]
-    vouched &= referred - joined[referrer] >= links.window
+    vouched = concerned[referee] & (referred - joined[referrer] >= links.window)
+    if discredited is not None:
+        vouched &= ~discredited[referrer]
     members.append(referee[vouched])
     partners.append(referrer[vouched])
     times.append(referred[vouched])
