@@ -1,10 +1,19 @@
 """Benchmark: trust scores — accuracy on Bitcoin OTC and generated fraud, speed against memory
 bandwidth and networkx.
 
-Reports (issue #4):
+Reports (issues #4 and #14):
 
 - the unsupervised AUC of low trust against REV2's fraud labels on Bitcoin OTC (goal ≥ 0.97),
-  and against the planted fraud of three generated time banks (goal ≥ 0.95);
+  and how its bottom reads to a reviewer: members tied at the lowest score, members at 0, and
+  how many of the lowest 100 anyone complained about;
+- on generated time banks (``--accuracy-members``, seeds 1–3): the AUC of low trust against
+  the planted fraud (goal ≥ 0.95); honest newcomers' (joined in the last 90 days) share of
+  the lowest 5% of trust over their share of members (goal ≤ 1.5; ties shared fairly, see
+  :func:`graph.metrics.evaluation.bottom_share`), without and with 25 cohorts of honest
+  friends joining together (:class:`graph.generate.GeneratorParams` ``honest_cohorts``); and
+  for those friends: how many are in the lowest 5%, how many score below 0.25 (trust alone
+  then puts their ``fraud_risk`` at 0.5 or more; goal ≤ 5%), their median score against
+  other newcomers';
 - the time of :func:`graph.metrics.trust.trust_model` on a generated network, and of its sparse
   iterations against their memory-bandwidth bound (goal: within 3×). The bound: every power
   iteration streams the CSR matrix once (8-byte value + 4-byte column per entry, 4-byte row
@@ -19,12 +28,14 @@ Timings on these shared 2-core machines vary by up to ~1.6× from run to run, so
 repeated in ``--rounds`` interleaved rounds and reported as median (range).
 
     python -m bench.bench_trust --members 1000000        # ≈ 10M sessions
+    python -m bench.bench_trust --accuracy-only          # OTC and 5k-member figures, no timing
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import networkx as nx
@@ -34,10 +45,10 @@ from scipy import sparse
 
 from bench.common import peak_rss_gb, prepared_store_path, print_table, timed
 from graph.errors import DatasetError
-from graph.generate import GeneratorParams, generate
+from graph.generate import FRAUD_KINDS, GeneratorParams, generate
 from graph.ingest import ingest, read_snap
 from graph.metrics.centrality import power_iteration
-from graph.metrics.evaluation import auc
+from graph.metrics.evaluation import auc, bottom_share, newcomer_bottom_ratio, newcomers
 from graph.metrics.trust import TrustModel, _discounted, _in_order, _locality_order, trust_model
 from graph.shared_data import bitcoin_otc_folder
 from graph.store import SqliteStore
@@ -57,8 +68,23 @@ class VouchEdges(NamedTuple):
     strength: np.ndarray
 
 
-def otc_auc() -> tuple[float, float]:
-    """AUC of low trust against the OTC fraud labels, and the seconds trust took.
+class OtcFigures(NamedTuple):
+    """Trust on Bitcoin OTC: accuracy against REV2's labels, and its bottom as a reviewer
+    opens it (the lowest scores, lowest first)."""
+
+    auc: float
+    seconds: float
+    tied_at_lowest: int
+    at_zero: int
+    lowest_100_complained_about: int
+    lowest_100_fraud: int
+    lowest_100_benign: int
+    newcomers: int
+    newcomer_ratio: float | None
+
+
+def otc_figures() -> OtcFigures:
+    """:class:`OtcFigures` of the default trust settings.
 
     The data is ``shared/data/bitcoin-otc/`` beside the checkout, or under ``TIMEBANK_SHARED``
     (:func:`graph.shared_data.bitcoin_otc_folder`).
@@ -71,8 +97,28 @@ def otc_auc() -> tuple[float, float]:
     table = trust_model(snapshot).scores().set_index("member_id")
     seconds = time.perf_counter() - started
     labels = pd.read_csv(otc / "ground_truth.csv", header=None, names=["node", "label"], dtype=str)
+    fraud = (labels["label"].str.strip() == "-1").to_numpy()
     trust = table.loc[labels["node"], "trust_score"].to_numpy()
-    return auc(-trust, labels["label"].str.strip() == "-1"), seconds
+    score = table["trust_score"]
+    lowest = table.sort_values("trust_score", kind="stable").head(100)
+    labelled = pd.Series(fraud, index=labels["node"])
+    label = labelled.reindex(lowest.index)
+    # Newcomers: first rated in the 90 days before the last rating, and not labelled fraud.
+    joined = snapshot.members["joined_at"].reset_index(drop=True)
+    recent = newcomers(joined, pd.Timestamp(snapshot.reference_time)).to_numpy()
+    new = recent & ~labelled.reindex(table.index).eq(True).to_numpy()
+    return OtcFigures(
+        auc=auc(-trust, fraud),
+        seconds=seconds,
+        tied_at_lowest=int((score == score.min()).sum()),
+        at_zero=int((score == 0).sum()),
+        lowest_100_complained_about=int((lowest["complainants"] > 0).sum()),
+        # Unlabelled members are missing: neither.
+        lowest_100_fraud=int(label.eq(True).sum()),
+        lowest_100_benign=int(label.eq(False).sum()),
+        newcomers=int(new.sum()),
+        newcomer_ratio=newcomer_bottom_ratio(score.to_numpy(), new),
+    )
 
 
 def vouch_edges(model: TrustModel) -> VouchEdges:
@@ -131,14 +177,97 @@ def bandwidth_gb_s() -> float:
     return 2 * source.nbytes / best / 1e9
 
 
-def planted_fraud_auc(members: int, seed: int) -> float:
-    """AUC of low trust against the planted fraud accounts of one generated time bank."""
-    data = generate(GeneratorParams(members=members, seed=seed))
+class GeneratedFigures(NamedTuple):
+    """Trust on one generated time bank: accuracy against the planted fraud, honest newcomers'
+    place at the bottom and, when it has some, the honest friend cohorts'."""
+
+    auc: float
+    newcomer_ratio: float | None
+    cohort_members: int
+    cohort_in_lowest_5pct: float
+    cohort_below_quarter: int
+    cohort_median: float | None
+    other_newcomers_median: float | None
+
+
+def generated_figures(members: int, seed: int, *, honest_cohorts: int = 0) -> GeneratedFigures:
+    """:class:`GeneratedFigures` of the default trust settings on the default generator with
+    ``honest_cohorts`` cohorts of four friends; "now" is the data's latest event."""
+    data = generate(GeneratorParams(members=members, seed=seed, honest_cohorts=honest_cohorts))
     store = SqliteStore(":memory:")
     ingest({"members": data.members, "sessions": data.sessions, "referrals": data.referrals}, store)
-    table = trust_model(store.snapshot()).scores()
-    fraud = {m for g in data.truth if g.kind != "honest_circle" for m in g.members}
-    return auc(-table["trust_score"], table["member_id"].isin(fraud))
+    snapshot = store.snapshot()
+    table = trust_model(snapshot).scores()
+    ids = table["member_id"]
+    score = table["trust_score"].to_numpy()
+    fraud = ids.isin({m for g in data.truth if g.kind in FRAUD_KINDS for m in g.members})
+    cohort = ids.isin({m for g in data.truth if g.kind == "honest_cohort" for m in g.members})
+    joined = snapshot.members["joined_at"].reset_index(drop=True)
+    new = (newcomers(joined, pd.Timestamp(snapshot.reference_time)) & ~fraud).to_numpy()
+    others = new & ~cohort.to_numpy()
+    in_cohort = cohort.to_numpy()
+    return GeneratedFigures(
+        auc=auc(-score, fraud),
+        newcomer_ratio=newcomer_bottom_ratio(score, new),
+        cohort_members=int(in_cohort.sum()),
+        # Places of the lowest 5% the cohorts hold (ties shared fairly).
+        cohort_in_lowest_5pct=bottom_share(score, in_cohort) * np.ceil(0.05 * len(score)),
+        cohort_below_quarter=int((score[in_cohort] < 0.25).sum()),
+        cohort_median=float(np.median(score[in_cohort])) if in_cohort.any() else None,
+        other_newcomers_median=float(np.median(score[others])) if others.any() else None,
+    )
+
+
+def accuracy_rows(members: int, seeds: Sequence[int]) -> list[tuple[str, str]]:
+    """The accuracy figures as printed rows: Bitcoin OTC, then the generated time banks."""
+    otc = otc_figures()
+    plain = [generated_figures(members, seed) for seed in seeds]
+    cohorts = [generated_figures(members, seed, honest_cohorts=25) for seed in seeds]
+
+    def each(values: Sequence[float | None], digits: int = 3) -> str:
+        return " ".join("–" if v is None else f"{v:.{digits}f}" for v in values)
+
+    on = f"generated, {members:,} members, seeds {'/'.join(map(str, seeds))}"
+    return [
+        ("Bitcoin OTC: AUC of low trust → fraudulent", f"{otc.auc:.4f} (goal ≥ 0.97)"),
+        ("Bitcoin OTC: trust time", f"{otc.seconds:.2f} s"),
+        ("Bitcoin OTC: members tied at the lowest score", str(otc.tied_at_lowest)),
+        ("Bitcoin OTC: members scoring 0", str(otc.at_zero)),
+        (
+            "Bitcoin OTC: lowest 100 — complained about / REV2 fraud / REV2 benign",
+            f"{otc.lowest_100_complained_about} / {otc.lowest_100_fraud} / {otc.lowest_100_benign}",
+        ),
+        (
+            f"Bitcoin OTC: its {otc.newcomers} newcomers in the lowest 5% / their share",
+            "–" if otc.newcomer_ratio is None else f"{otc.newcomer_ratio:.2f} (goal ≤ 1.5)",
+        ),
+        (f"{on}: AUC of low trust → planted fraud", each([f.auc for f in plain], 4)),
+        (
+            f"{on}: honest newcomers in the lowest 5% / their share",
+            each([f.newcomer_ratio for f in plain], 2) + " (goal ≤ 1.5)",
+        ),
+        (f"{on} + 25 friend cohorts: AUC", each([f.auc for f in cohorts], 4)),
+        (
+            "  honest newcomers in the lowest 5% / their share",
+            each([f.newcomer_ratio for f in cohorts], 2) + " (goal ≤ 1.5)",
+        ),
+        (
+            "  cohort members (of 100) in the lowest 5%",
+            each([f.cohort_in_lowest_5pct for f in cohorts], 0),
+        ),
+        (
+            "  cohort members (of 100) below 0.25 (fraud_risk ≥ 0.5 by trust alone)",
+            each([f.cohort_below_quarter for f in cohorts], 0) + " (goal ≤ 5)",
+        ),
+        (
+            "  median trust: cohort members / other newcomers",
+            " ".join(
+                f"{f.cohort_median:.2f}/{f.other_newcomers_median:.2f}"
+                for f in cohorts
+                if f.cohort_median is not None and f.other_newcomers_median is not None
+            ),
+        ),
+    ]
 
 
 def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
@@ -151,13 +280,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument(
+        "--accuracy-members", type=int, default=5000, help="members of each generated bank"
+    )
+    parser.add_argument(
+        "--accuracy-only", action="store_true", help="the accuracy figures, no timing run"
+    )
     args = parser.parse_args()
 
     try:
-        otc, otc_seconds = otc_auc()
+        accuracy = accuracy_rows(args.accuracy_members, (1, 2, 3))
     except DatasetError as error:
         parser.exit(2, f"bench_trust: {error}\n")
-    planted = [planted_fraud_auc(3000, seed) for seed in (1, 2, 3)]
+    if args.accuracy_only:
+        print_table(accuracy)
+        return
     with SqliteStore(prepared_store_path(args.members)) as store:
         snapshot = store.snapshot()
     rss_before = peak_rss_gb()
@@ -215,12 +352,7 @@ def main() -> None:
 
     print_table(
         [
-            ("Bitcoin OTC: AUC of low trust → fraudulent", f"{otc:.4f} (goal ≥ 0.97)"),
-            ("Bitcoin OTC: trust time", f"{otc_seconds:.2f} s"),
-            (
-                "generated, 3k members, seeds 1-3: AUC of low trust → planted fraud",
-                " ".join(f"{a:.4f}" for a in planted) + " (goal ≥ 0.95)",
-            ),
+            *accuracy,
             ("generated members / sessions", f"{n:,} / {len(snapshot.sessions):,}"),
             ("vouch pairs (matrix entries)", f"{entries:,}"),
             (f"median (range) of {args.rounds} interleaved rounds:", ""),
