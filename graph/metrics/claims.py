@@ -338,21 +338,23 @@ def implausible_claims(snapshot: Snapshot) -> ClaimsResult:
     days = _day_hours(help_, resolution, n)
     overlap = _overlaps(help_)
     tolerance = resolution.overlap_tolerance_seconds
-    clear = overlap.seconds > tolerance
+    # The sessions in a recorded claim (in helper-then-time order, as the arrays are): all the
+    # per-member counts but the sessions given come from them.
+    rows = np.flatnonzero(days.over_day | (overlap.seconds > 0) | (overlap.partner_seconds > 0))
+    helper = help_.helper[rows]
+    seconds = overlap.seconds[rows]
     given = np.bincount(help_.helper, minlength=n)
-    overlaps = np.bincount(help_.helper[overlap.seconds > 0], minlength=n)
-    clear_overlaps = np.bincount(help_.helper[clear], minlength=n)
+    overlaps = np.bincount(helper[seconds > 0], minlength=n)
+    clear_overlaps = np.bincount(helper[seconds > tolerance], minlength=n)
+    claimed_hours = _sums(helper, help_.hours[rows], n)
     day_stands = (days.days_over > 0) & resolution.day_claims_can_stand
     habit = (clear_overlaps >= MIN_OVERLAPS) & (clear_overlaps >= OVERLAP_SHARE * given)
     overlap_stands = habit & resolution.overlaps_can_stand
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(given > 0, clear_overlaps / np.maximum(given, 1), 0.0)
+    share = clear_overlaps / np.maximum(given, 1)
     day_part = np.where(day_stands, 1.0 - 0.5 ** (days.days_over / 2.0), 0.0)
     overlap_part = np.where(overlap_stands, np.minimum(1.0, share / 0.5), 0.0)
     score = 1.0 - (1.0 - day_part) * (1.0 - overlap_part)
 
-    in_claim = days.over_day | (overlap.seconds > 0) | (overlap.partner_seconds > 0)
-    claimed_hours = _sums(help_.helper[in_claim], help_.hours[in_claim], n)
     members = np.flatnonzero((days.days_over > 0) | (overlaps > 0))
     table = pd.DataFrame(
         {
@@ -377,31 +379,29 @@ def implausible_claims(snapshot: Snapshot) -> ClaimsResult:
         ignore_index=True,
     )[CLAIM_COLUMNS]
 
-    overlapping = np.maximum(overlap.seconds, overlap.partner_seconds)
-    stands = (days.over_day & day_stands[help_.helper]) | (
-        (overlapping > tolerance) & overlap_stands[help_.helper]
-    )
-    rows = np.flatnonzero(in_claim)  # in helper-then-time order, as the arrays are
-    partner = np.where(overlap.seconds >= overlap.partner_seconds, overlap.with_, overlap.by)
-    partner = partner[rows]
+    partner_seconds = overlap.partner_seconds[rows]
+    overlapping = np.maximum(seconds, partner_seconds)
+    over_day = days.over_day[rows]
+    stands = (over_day & day_stands[helper]) | ((overlapping > tolerance) & overlap_stands[helper])
+    partner = np.where(seconds >= partner_seconds, overlap.with_[rows], overlap.by[rows])
     session_ids = snapshot.sessions["session_id"]
     ids = snapshot.member_ids
     sessions = pd.DataFrame(
         {
             "session_id": session_ids.take(help_.row[rows]).to_numpy(dtype=str),
-            "helper_id": ids[help_.helper[rows]].astype(str),
+            "helper_id": ids[helper].astype(str),
             "recipient_id": ids[help_.recipient[rows]].astype(str),
             "started_at": snapshot.sessions["started_at"].to_numpy()[help_.row[rows]],
             "hours": help_.hours[rows],
-            "day_hours": days.session_day_hours[rows],
-            "over_day": days.over_day[rows],
-            "overlap_hours": overlapping[rows] / 3600.0,
+            "day_hours": days.day_hours[days.day_of[rows]],
+            "over_day": over_day,
+            "overlap_hours": overlapping / 3600.0,
             "overlaps_session": np.where(
                 partner >= 0,
                 session_ids.take(help_.row[np.maximum(partner, 0)]).to_numpy(dtype=str),
                 "",
             ),
-            "stands": stands[rows],
+            "stands": stands,
         },
         columns=SESSION_CLAIM_COLUMNS,
     )
@@ -440,7 +440,8 @@ class _Days:
     days_over: IntArray  # per member
     max_hours: FloatArray  # per member
     excess: FloatArray  # per member
-    session_day_hours: FloatArray  # per session: hours on the day it started
+    day_hours: FloatArray  # per (helper, day) sessions started on
+    day_of: IntArray  # per session: its (helper, day) in ``day_hours``
     over_day: BoolArray  # per session: on a day over 24 hours
 
 
@@ -487,7 +488,7 @@ def _day_hours(help_: _Confirmed, resolution: TimeResolution, n: int) -> _Days:
     spill_group = at.copy()
     spill_group[~known] = len(keys) + extra_of
     over_day[spilled] |= over[spill_group]
-    return _Days(days_over, max_hours, excess, totals[group], over_day)
+    return _Days(days_over, max_hours, excess, totals, group, over_day)
 
 
 @dataclass(frozen=True)
