@@ -9,7 +9,7 @@ trust table, its review queue (the flagged rings) and its risk table
 - **generated time banks** (``--members``, seeds ``--seeds``) under each adversary setting of
   :mod:`graph.generate` — ``none``, each adaptation alone (``slow``, ``aged``, ``recruited``,
   ``padded``) and ``all`` combined, or any ``a+b`` mix — each with ``--cohorts`` groups of
-  honest friends joining together.
+  honest friends joining together (the generator's ``honest_cohorts``).
 
 For each it prints ring member precision and recall; honest-circle and honest-cohort members in
 flagged rings and at ``fraud_risk ≥ 0.5``; trust and ``fraud_risk`` AUC; the queue's size; the
@@ -25,7 +25,6 @@ with pass or FAIL (FAIL when any seed misses it), and the rings step on OTC agai
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -37,15 +36,13 @@ from typing import Any
 
 import pandas as pd
 
-import graph.generate
 from bench.common import otc_labels
 from graph.analyze import StoreAnalysis, analyze_store
 from graph.errors import DatasetError
-from graph.generate import GeneratorParams, generate
+from graph.generate import ADAPTATIONS, FRAUD_KINDS, GeneratorParams, generate
 from graph.ingest import ingest, read_snap
 from graph.metrics.evaluation import (
     FIGURES,
-    FRAUD_KINDS,
     GENERATED_GOALS,
     HARD_NEGATIVE_KINDS,
     OTC_GOALS,
@@ -57,11 +54,6 @@ from graph.shared_data import bitcoin_otc_folder
 from graph.store import SqliteStore
 from graph.store.base import COUNTED_TABLES
 
-#: The generator's adversary settings. Until :mod:`graph.generate` has them the names are still
-#: accepted, and settings that need them are reported as not run.
-ADAPTATIONS: tuple[str, ...] = getattr(
-    graph.generate, "ADAPTATIONS", ("slow", "aged", "recruited", "padded")
-)
 #: The settings run by default: no adaptation, each alone, all combined.
 SETTINGS = ("none", *ADAPTATIONS, "all")
 #: The times measured besides :data:`~graph.metrics.evaluation.FIGURES`, in seconds.
@@ -112,24 +104,14 @@ def _setting(value: str) -> str:
     return value
 
 
-def _missing_support(adaptations: tuple[str, ...], cohorts: int) -> list[str]:
-    """The generator settings this run needs that :class:`GeneratorParams` does not have yet."""
-    fields = {field.name for field in dataclasses.fields(GeneratorParams)}
-    needed = {"adaptations": bool(adaptations), "honest_cohorts": bool(cohorts)}
-    return [name for name, wanted in needed.items() if wanted and name not in fields]
-
-
 def generator_params(
     adaptations: tuple[str, ...], *, members: int, seed: int, cohorts: int
 ) -> GeneratorParams:
-    """The generator's parameters for one run; settings left at their defaults are not passed,
-    so a generator without them still runs the ``none`` setting."""
-    settings: dict[str, Any] = {}
-    if adaptations:
-        settings["adaptations"] = adaptations
-    if cohorts:
-        settings["honest_cohorts"] = cohorts
-    return GeneratorParams(members=members, seed=seed, **settings)
+    """The generator's parameters for one run: ``adaptations`` and ``cohorts`` groups of honest
+    friends; every other setting the generator's default."""
+    return GeneratorParams(
+        members=members, seed=seed, adaptations=adaptations, honest_cohorts=cohorts
+    )
 
 
 def figures_of(
@@ -184,17 +166,11 @@ def generated_run(params: GeneratorParams) -> tuple[Figures, int]:
         seconds,
         fraud={m for kind in FRAUD_KINDS for m in members_of(kind)},
         hard_negatives={
-            name: members_of(kind) if kind in kinds or _plants(params, kind) else None
+            name: members_of(kind) if kind in kinds else None
             for name, kind in HARD_NEGATIVE_KINDS.items()
         },
         fraud_groups=[group.members for group in data.truth if group.kind in FRAUD_KINDS],
     ), done.snapshot.n_members
-
-
-def _plants(params: GeneratorParams, kind: str) -> bool:
-    """Whether the generator was asked for honest groups of ``kind`` (so none found is a 0)."""
-    asked = {"honest_circle": "honest_circles", "honest_cohort": "honest_cohorts"}[kind]
-    return bool(getattr(params.resolved(), asked, 0))
 
 
 def otc_run(folder: Path) -> tuple[Figures, int]:
@@ -327,33 +303,23 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     for setting in args.settings:
         adaptations = adaptations_of(setting)
-        missing = _missing_support(adaptations, args.cohorts)
-        title = f"generated, setting {setting}"
-        if "adaptations" in missing:
-            print(f"{title}: not run — graph.generate has no adversary settings yet", flush=True)
-            datasets[setting] = {"title": title, "skipped": "generator without adaptations"}
-            continue
-        cohorts = 0 if missing else args.cohorts
         runs, sizes = [], set()
         for seed in args.seeds:
-            params = generator_params(adaptations, members=args.members, seed=seed, cohorts=cohorts)
+            params = generator_params(
+                adaptations, members=args.members, seed=seed, cohorts=args.cohorts
+            )
             figures, members = generated_run(params)
             runs.append({"seed": seed, **figures})
             sizes.add(members)
-        cohort_note = (
-            f"{cohorts} honest cohorts"
-            if cohorts
-            else "no honest cohorts" + (" (not in graph.generate yet)" if missing else "")
-        )
-        seeds = ", ".join(map(str, args.seeds))
         show(
             setting,
-            f"{title} ({'+'.join(adaptations) or 'no adaptation'}; {cohort_note}; "
-            f"{'/'.join(f'{n:,}' for n in sorted(sizes))} members; seeds {seeds})",
+            f"generated, setting {setting} ({'+'.join(adaptations) or 'no adaptation'}; "
+            f"{args.cohorts} honest cohorts; {'/'.join(f'{n:,}' for n in sorted(sizes))} "
+            f"members; seeds {', '.join(map(str, args.seeds))})",
             runs,
             GENERATED_GOALS,
             adaptations=list(adaptations),
-            cohorts=cohorts,
+            cohorts=args.cohorts,
         )
 
     seconds = time.perf_counter() - started

@@ -25,7 +25,6 @@ from scipy.stats import rankdata
 __all__ = [
     "BOTTOM_SHARE",
     "FIGURES",
-    "FRAUD_KINDS",
     "GENERATED_GOALS",
     "HARD_NEGATIVE_KINDS",
     "NEWCOMER_DAYS",
@@ -49,8 +48,6 @@ __all__ = [
     "worst_group_jaccard",
 ]
 
-#: Planted group kinds that are fraud (:mod:`graph.generate`'s truth).
-FRAUD_KINDS = frozenset({"loop", "pair", "sybil_farm"})
 #: Planted honest groups that look like rings (hard negatives), by the figure name they get.
 HARD_NEGATIVE_KINDS = {"circle": "honest_circle", "cohort": "honest_cohort"}
 #: A newcomer joined at most this many days before the data's latest event.
